@@ -1,0 +1,416 @@
+"""The ``alerting`` command: run the stack, send and manage alerts, tenants, database."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from alerting.domain.errors import AlertingError, InvalidInput
+from alerting.settings import get_settings
+
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    sys.exit(code)
+
+
+def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=option)
+        out[key] = value
+    return out
+
+
+@click.group()
+def main() -> None:
+    """Multi-tenant Slack alerting on Celery."""
+
+
+# --- running the stack -----------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--sandbox/--no-sandbox",
+    default=None,
+    help="Start the Slack sandbox (default: when no Slack credentials are set).",
+)
+@click.option("--concurrency", default=2, show_default=True, help="Worker processes.")
+def up(sandbox: bool | None, concurrency: int) -> None:
+    """Start it all: embedded services if needed, migrations, tenants, web, worker, beat, flower."""
+    from alerting.stack import run_stack
+
+    sys.exit(run_stack(sandbox=sandbox, concurrency=concurrency))
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option(
+    "--tenants", default="", help="Serve only these tenants (comma separated): a dedicated pool."
+)
+@click.option("--exclude-tenants", default="", help="Serve every tenant but these.")
+@click.option(
+    "--concurrency", "-c", type=int, default=None, help="Worker processes (default: CPUs)."
+)
+@click.option("--loglevel", "-l", default="INFO", show_default=True)
+@click.pass_context
+def worker(
+    ctx: click.Context, tenants: str, exclude_tenants: str, concurrency: int | None, loglevel: str
+) -> None:
+    """Run a Celery worker on ingest and tenant queues. Extra options go to `celery worker`."""
+    from workers.app import app
+    from workers.pools import PoolSpec, follow_new_tenants, known_tenants
+
+    only = frozenset(t.strip() for t in tenants.split(",") if t.strip())
+    exclude = frozenset(t.strip() for t in exclude_tenants.split(",") if t.strip())
+    if only and exclude:
+        _fail("--tenants and --exclude-tenants cannot be combined")
+    spec = PoolSpec(only=only, exclude=exclude)
+    known = known_tenants()
+    unknown = sorted(only - set(known))
+    if unknown:
+        err_console.print(f"[yellow]warning:[/yellow] tenants not synced yet: {', '.join(unknown)}")
+    queues = spec.queues(known)
+    name = "shared" if spec.shared else "tenants-" + "-".join(sorted(only))
+    argv = ["worker", "-Q", ",".join(queues), "-n", f"{name}-%i@%h", "-l", loglevel, "-E"]
+    if concurrency:
+        argv += ["-c", str(concurrency)]
+    argv += list(ctx.args)
+    if spec.shared:
+        follow_new_tenants(app, spec, {q.removeprefix("alerts.t.") for q in queues})
+    app.worker_main(argv)
+
+
+@main.command()
+@click.option("--loglevel", "-l", default="INFO", show_default=True)
+def beat(loglevel: str) -> None:
+    """Run Celery beat (sweeper; escalation ticks)."""
+    from workers.app import app
+
+    schedule = get_settings().data_dir / "celerybeat-schedule"
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    app.start(["beat", "-l", loglevel, "-s", str(schedule)])
+
+
+@main.command()
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+def web(host: str | None, port: int | None) -> None:
+    """Run the HTTP API (ingest, lifecycle, /metrics)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "alerting.web.app:create_app",
+        factory=True,
+        host=host or settings.web_host,
+        port=port or settings.web_port,
+        log_level="info",
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None)
+@click.option(
+    "--rate-limit/--no-rate-limit",
+    default=True,
+    show_default=True,
+    help="Answer 429 past one message per second per channel.",
+)
+def sandbox(host: str, port: int | None, rate_limit: bool) -> None:
+    """Run the local Slack stand-in (webhooks, chat.postMessage, chat.update, a web page)."""
+    from alerting.slack.sandbox import run_sandbox
+
+    run_sandbox(host=host, port=port or get_settings().sandbox_port, rate_limit=rate_limit)
+
+
+@main.command("secret-key")
+def secret_key() -> None:
+    """Print a new ALERTING_SECRET_KEY."""
+    from alerting.secrets import SecretBox
+
+    click.echo(SecretBox.generate_key())
+
+
+# --- alerts ----------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--tenant", "tenant_id", required=True)
+@click.option("--type", "alert_type", required=True)
+@click.option("--severity", required=True)
+@click.option("--message", required=True)
+@click.option("--environment", "--env", default=None)
+@click.option("--label", "labels", multiple=True, help="KEY=VALUE, repeatable.")
+@click.option("--annotation", "annotations", multiple=True, help="KEY=VALUE, repeatable.")
+@click.option("--source", default="cli")
+@click.option(
+    "--status", type=click.Choice(["firing", "resolved"]), default="firing", show_default=True
+)
+@click.option("--idempotency-key", default=None)
+def send(
+    tenant_id: str,
+    alert_type: str,
+    severity: str,
+    message: str,
+    environment: str | None,
+    labels: tuple[str, ...],
+    annotations: tuple[str, ...],
+    source: str,
+    status: str,
+    idempotency_key: str | None,
+) -> None:
+    """Send an alert event, as send_alert.delay(...) does."""
+    from alerting.producer import send_alert
+
+    fields: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "alert_type": alert_type,
+        "severity": severity,
+        "message": message,
+        "labels": _pairs(labels, "--label"),
+        "annotations": _pairs(annotations, "--annotation"),
+        "source": source,
+        "status": status,
+    }
+    if environment:
+        fields["environment"] = environment
+    if idempotency_key:
+        fields["idempotency_key"] = idempotency_key
+    try:
+        result = send_alert.delay(**fields)
+    except InvalidInput as exc:
+        _fail(str(exc), 2)
+        return
+    click.echo(result.id)
+
+
+def _lifecycle(action: str, alert_id: str, by: str) -> None:
+    from alerting.manager import SlackAlertManager
+
+    manager = SlackAlertManager()
+    try:
+        state = (manager.acknowledge if action == "ack" else manager.resolve)(alert_id, by=by)
+    except AlertingError as exc:
+        _fail(str(exc))
+        return
+    verb = "acknowledged" if action == "ack" else "resolved"
+    note = "" if state.changed else f" (already {state.status})"
+    click.echo(f"{state.alert_id} {verb}{note}")
+
+
+def _default_actor() -> str:
+    import getpass
+
+    return f"user:{getpass.getuser()}"
+
+
+@main.command()
+@click.argument("alert_id")
+@click.option("--by", default=None, help="Who acknowledges (default: user:<login>).")
+def ack(alert_id: str, by: str | None) -> None:
+    """Acknowledge an alert (by alert id or event id)."""
+    _lifecycle("ack", alert_id, by or _default_actor())
+
+
+@main.command()
+@click.argument("alert_id")
+@click.option("--by", default=None, help="Who resolves (default: user:<login>).")
+def resolve(alert_id: str, by: str | None) -> None:
+    """Resolve an alert (by alert id or event id)."""
+    _lifecycle("resolve", alert_id, by or _default_actor())
+
+
+@main.group()
+def alerts() -> None:
+    """Look at alerts."""
+
+
+@alerts.command("show")
+@click.argument("alert_id")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def alerts_show(alert_id: str, as_json: bool) -> None:
+    """An alert (by alert id or event id) with its notifications and audit trail."""
+    from alerting.db.session import session_scope
+    from alerting.pipeline.queries import alert_details
+
+    try:
+        with session_scope() as session:
+            details = alert_details(session, alert_id)
+    except AlertingError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        click.echo(json.dumps(details, indent=2, ensure_ascii=False))
+        return
+    a = details["alert"]
+    console.print(
+        f"[bold]{a['alert_type']}[/bold] {a['severity']} · {a['status']} · tenant {a['tenant_id']}"
+    )
+    console.print(
+        f"id {a['id']} · count {a['count']} · "
+        f"first {a['first_seen_at']} · last {a['last_seen_at']}",
+        highlight=False,
+    )
+    console.print(a["message"], highlight=False, markup=False)
+    if a["labels"]:
+        console.print(
+            "labels: " + ", ".join(f"{k}={v}" for k, v in a["labels"].items()),
+            highlight=False,
+            markup=False,
+        )
+    table = Table("kind", "channel", "state", "attempts", "error", "sent at", title="Notifications")
+    for n in details["notifications"]:
+        table.add_row(
+            n["kind"],
+            n["channel"],
+            n["state"],
+            str(n["attempts"]),
+            n["last_error"] or "",
+            n["sent_at"] or "",
+        )
+    console.print(table)
+    trail = Table("at", "actor", "action", "detail", title="Audit trail")
+    for e in details["audit"]:
+        trail.add_row(e["at"], e["actor"], e["action"], json.dumps(e["detail"], ensure_ascii=False))
+    console.print(trail)
+
+
+@alerts.command("list")
+@click.option("--tenant", "tenant_id", default=None)
+@click.option("--status", type=click.Choice(["firing", "acknowledged", "resolved"]), default=None)
+@click.option("--limit", default=50, show_default=True)
+def alerts_list(tenant_id: str | None, status: str | None, limit: int) -> None:
+    """Recent alerts."""
+    from alerting.db.session import session_scope
+    from alerting.pipeline.queries import list_alerts
+
+    with session_scope() as session:
+        rows = list_alerts(session, tenant_id=tenant_id, status=status, limit=limit)
+    table = Table("id", "tenant", "type", "severity", "status", "count", "last seen")
+    for a in rows:
+        table.add_row(
+            a["id"],
+            a["tenant_id"],
+            a["alert_type"],
+            a["severity"],
+            a["status"],
+            str(a["count"]),
+            a["last_seen_at"],
+        )
+    console.print(table)
+
+
+# --- tenants ---------------------------------------------------------------------------
+
+
+@main.group()
+def tenants() -> None:
+    """Tenant configuration (config/tenants/*.yaml)."""
+
+
+def _load_dir(directory: Path | None) -> list[Any]:
+    from alerting.domain.tenants import load_tenants_dir
+
+    found, problems = load_tenants_dir(directory or get_settings().tenants_dir)
+    for problem in problems:
+        for field, reason in problem.problems:
+            err_console.print(f"{problem.where}: {field}: {reason}", highlight=False, markup=False)
+    if problems:
+        sys.exit(1)
+    return found
+
+
+@tenants.command("validate")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=None)
+def tenants_validate(directory: Path | None) -> None:
+    """Check every tenant file; every problem is listed with file, key path and reason."""
+    found = _load_dir(directory)
+    click.echo(f"{len(found)} tenants valid")
+
+
+@tenants.command("sync")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=None)
+def tenants_sync(directory: Path | None) -> None:
+    """Write the tenant files to Postgres (nothing is written if any file is invalid)."""
+    from alerting.tenants_sync import sync_tenants
+
+    found = _load_dir(directory)
+    try:
+        created, updated = sync_tenants(found)
+    except AlertingError as exc:
+        _fail(str(exc))
+        return
+    click.echo(f"{created} created, {updated} updated")
+
+
+@tenants.command("list")
+def tenants_list() -> None:
+    """Tenants in Postgres."""
+    from alerting.db.repositories import list_tenant_ids
+    from alerting.db.session import session_scope
+
+    with session_scope() as session:
+        for tenant_id in list_tenant_ids(session):
+            click.echo(tenant_id)
+
+
+@tenants.command("create-key")
+@click.argument("tenant_id")
+@click.option("--label", default=None, help="What the key is for.")
+def tenants_create_key(tenant_id: str, label: str | None) -> None:
+    """Make an API key for POST /api/v1/alerts; it is shown once and stored hashed."""
+    from alerting.db.repositories import create_api_key
+    from alerting.db.session import session_scope
+
+    try:
+        with session_scope() as session:
+            key = create_api_key(session, tenant_id, label)
+    except AlertingError as exc:
+        _fail(str(exc))
+        return
+    click.echo(key)
+
+
+# --- database --------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply Alembic migrations."""
+    from alerting.db.migrate import upgrade
+
+    upgrade(get_settings().require_postgres_url(), revision)
+    click.echo("database is at " + revision)
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the applied revision."""
+    from alerting.db.migrate import current
+
+    click.echo(current(get_settings().require_postgres_url()) or "(empty)")
+
+
+if __name__ == "__main__":
+    main()

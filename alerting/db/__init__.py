@@ -1,0 +1,1 @@
+"""PostgreSQL: models, sessions, repositories and migrations."""

@@ -1,0 +1,118 @@
+"""Data access. Functions take a ``session``; the caller owns the transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from alerting.db.models import ApiKey, AuditEntry, Tenant
+from alerting.domain.errors import UnknownTenant
+from alerting.domain.tenants import TenantConfig
+from alerting.secrets import SecretBox
+
+#: Fields of ``slack_config`` stored encrypted.
+SECRET_FIELDS = ("webhook_url",)
+#: Prefix of every API key, so a leaked key is recognisable in a secret scanner.
+API_KEY_PREFIX = "alk_"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantRecord:
+    config: TenantConfig
+    #: Decrypted secrets; never logged, never audited.
+    webhook_url: str | None
+
+
+def save_tenant(session: Session, config: TenantConfig, box: SecretBox) -> bool:
+    """Insert or update a tenant; returns True when it was new."""
+    data: dict[str, Any] = config.model_dump(mode="json")
+    slack = data["slack_config"]
+    for key in SECRET_FIELDS:
+        if slack.get(key):
+            slack[key] = box.encrypt(slack[key])
+    stmt = insert(Tenant).values(id=config.tenant_id, name=config.name, config=data)
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[Tenant.id],
+        set_={"name": stmt.excluded.name, "config": stmt.excluded.config, "updated_at": now()},
+    ).returning(Tenant.created_at, Tenant.updated_at)
+    created_at, updated_at = session.execute(upsert).one()
+    return bool(created_at == updated_at)
+
+
+def load_tenant(session: Session, tenant_id: str, box: SecretBox) -> TenantRecord:
+    row = session.get(Tenant, tenant_id)
+    if row is None:
+        raise UnknownTenant(tenant_id)
+    data = dict(row.config)
+    slack = dict(data["slack_config"])
+    secrets_: dict[str, str | None] = {}
+    for key in SECRET_FIELDS:
+        stored = slack.pop(key, None)
+        secrets_[key] = box.decrypt(stored) if stored else None
+    data["slack_config"] = slack
+    config = TenantConfig.model_validate(data)
+    return TenantRecord(config=config, webhook_url=secrets_["webhook_url"])
+
+
+def tenant_exists(session: Session, tenant_id: str) -> bool:
+    return session.get(Tenant, tenant_id) is not None
+
+
+def list_tenant_ids(session: Session) -> list[str]:
+    return list(session.scalars(select(Tenant.id).order_by(Tenant.id)))
+
+
+def audit(
+    session: Session,
+    *,
+    tenant_id: str,
+    actor: str,
+    action: str,
+    alert_id: uuid.UUID | None = None,
+    **detail: Any,
+) -> None:
+    session.add(
+        AuditEntry(
+            tenant_id=tenant_id, alert_id=alert_id, actor=actor, action=action, detail=detail
+        )
+    )
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(session: Session, tenant_id: str, label: str | None = None) -> str:
+    """Make a key; only its hash is stored, so the returned value is shown once."""
+    if not tenant_exists(session, tenant_id):
+        raise UnknownTenant(tenant_id)
+    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    session.add(
+        ApiKey(tenant_id=tenant_id, prefix=key[:10], key_hash=hash_api_key(key), label=label)
+    )
+    audit(
+        session, tenant_id=tenant_id, actor="system:cli", action="api_key.created", prefix=key[:10]
+    )
+    return key
+
+
+def tenant_for_api_key(session: Session, key: str) -> tuple[str, str] | None:
+    """(tenant id, key prefix) for a valid, unrevoked key."""
+    row = session.execute(
+        select(ApiKey.tenant_id, ApiKey.prefix).where(
+            ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_at.is_(None)
+        )
+    ).first()
+    return (row.tenant_id, row.prefix) if row else None

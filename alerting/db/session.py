@@ -1,0 +1,48 @@
+"""Engines and transactions. Callers own the transaction; repositories take a session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from alerting.settings import get_settings
+
+_engines: dict[tuple[int, str], Engine] = {}
+
+
+def normalise_url(url: str) -> str:
+    """Accept the ``postgres://`` and ``postgresql://`` forms operators paste."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+    return url
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """One engine per process and URL; a forked worker child gets its own pool."""
+    url = normalise_url(url or get_settings().require_postgres_url())
+    key = (os.getpid(), url)
+    engine = _engines.get(key)
+    if engine is None:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        _engines[key] = engine
+    return engine
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A transaction: commit on success, roll back on error."""
+    factory = sessionmaker(bind=get_engine(url), expire_on_commit=False)
+    with factory() as session, session.begin():
+        yield session
+
+
+def dispose_engines() -> None:
+    for engine in _engines.values():
+        engine.dispose(close=False)
+    _engines.clear()

@@ -1,0 +1,144 @@
+"""Tenant configuration: the ``slack_config`` block and its validation.
+
+Tenants are written by operators as ``config/tenants/<tenant>.yaml``; the same model
+validates them when loaded from files, from Postgres, or from the HTTP API.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from alerting.domain.errors import InvalidInput, pydantic_problems
+from alerting.domain.events import TenantId
+
+#: A channel name (``#alerts-prod``) or a channel id (``C0123ABCD``).
+CHANNEL_RE = re.compile(r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CGD][A-Z0-9]{6,})$")
+SUPPORTED_LANGUAGES = ("en", "fr", "de")
+
+
+def check_channel(value: str) -> str:
+    if not CHANNEL_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a channel: use '#name' (lowercase, digits, '-', '_', '.') "
+            "or a channel id such as C0123ABCD"
+        )
+    return value
+
+
+class EnvironmentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Channel for this environment's alerts instead of ``default_channel``.
+    channel: str
+
+    _check = field_validator("channel")(classmethod(lambda cls, v: check_channel(v)))
+
+
+class SlackConfig(BaseModel):
+    """The ``slack_config`` block users know from the original design, plus delivery options."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default_channel: str
+    escalation_channel: str | None = None
+    #: Where a notification goes when its channel refuses it for good (archived, missing).
+    fallback_channel: str | None = None
+    #: Messages per minute this tenant may post to Slack, all channels together.
+    rate_limit: int = Field(default=60, gt=0, le=100_000)
+    #: Message languages; the first is the default.
+    languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
+    #: Incoming webhook for this tenant; unset means the operator's SLACK_WEBHOOK_URL.
+    webhook_url: str | None = None
+    #: Per-environment channel overrides, e.g. ``staging: {channel: "#alerts-staging"}``.
+    environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
+    #: Let ``<!channel>``/``<@U…>`` in alert text notify people (escaped otherwise).
+    allow_mentions: bool = False
+
+    @field_validator("default_channel", "escalation_channel", "fallback_channel")
+    @classmethod
+    def _channels(cls, value: str | None) -> str | None:
+        return None if value is None else check_channel(value)
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, value: list[str]) -> list[str]:
+        for lang in value:
+            if lang not in SUPPORTED_LANGUAGES:
+                raise ValueError(f"{lang!r} is not supported; use {', '.join(SUPPORTED_LANGUAGES)}")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+
+class TenantConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant_id: TenantId
+    name: str = Field(min_length=1, max_length=200)
+    slack_config: SlackConfig
+
+    def channel_for_environment(self, environment: str | None) -> str:
+        if environment and environment in self.slack_config.environments:
+            return self.slack_config.environments[environment].channel
+        return self.slack_config.default_channel
+
+
+def parse_tenant(data: Any, *, where: str) -> TenantConfig:
+    try:
+        return TenantConfig.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(where, pydantic_problems(exc)) from None
+
+
+def load_tenant_file(path: Path) -> TenantConfig:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"line {mark.line + 1}" if mark is not None else "(file)"
+        raise InvalidInput(
+            str(path), [(line, f"not valid YAML: {getattr(exc, 'problem', exc)}")]
+        ) from None
+    config = parse_tenant(data, where=str(path))
+    if path.stem != config.tenant_id:
+        raise InvalidInput(
+            str(path),
+            [("tenant_id", f"{config.tenant_id!r} does not match the file name {path.name!r}")],
+        )
+    return config
+
+
+def load_tenants_dir(directory: Path) -> tuple[list[TenantConfig], list[InvalidInput]]:
+    """Every tenant file in ``directory``; problems are collected, not raised one by one."""
+    tenants: list[TenantConfig] = []
+    problems: list[InvalidInput] = []
+    if not directory.is_dir():
+        problems.append(InvalidInput(str(directory), [("(directory)", "does not exist")]))
+        return tenants, problems
+    seen: dict[str, Path] = {}
+    for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+        try:
+            tenant = load_tenant_file(path)
+        except InvalidInput as exc:
+            problems.append(exc)
+            continue
+        if tenant.tenant_id in seen:
+            problems.append(
+                InvalidInput(
+                    str(path), [("tenant_id", f"already defined in {seen[tenant.tenant_id]}")]
+                )
+            )
+            continue
+        seen[tenant.tenant_id] = path
+        tenants.append(tenant)
+    return tenants, problems

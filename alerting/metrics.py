@@ -1,0 +1,46 @@
+"""Prometheus metrics. Labels stay low-cardinality: tenant, outcome, method; never alert ids.
+
+Workers and the web app are separate processes; with ``PROMETHEUS_MULTIPROC_DIR`` set (as
+``alerting up`` and the compose file do) prometheus_client writes per-process files there and
+``/metrics`` on the web app aggregates them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+EVENTS = Counter(
+    "alerting_events_total", "Alert events ingested, by what they did", ["tenant", "action"]
+)
+NOTIFICATIONS = Counter(
+    "alerting_notifications_total",
+    "Delivery attempts' outcomes (sent, retrying, rerouted, dead)",
+    ["tenant", "outcome"],
+)
+SLACK_LATENCY = Histogram(
+    "alerting_slack_request_seconds",
+    "Time of one request to Slack, in seconds",
+    ["method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+REJECTED = Counter("alerting_rejected_events_total", "Events refused at an edge, by edge", ["edge"])
+
+
+def render_latest() -> tuple[bytes, str]:
+    """The exposition text for ``/metrics``: all processes' metrics when multiprocess is on."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    from prometheus_client import REGISTRY
+
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,276 @@
+"""Deliver: claim a notification, post it to Slack, record what Slack said.
+
+Idempotency rests on the notification's state machine. A notification is claimed
+(``sending`` + the Celery task id as claim token) in one transaction, posted outside any
+transaction, and its outcome recorded in a second one. A redelivered task finds ``sent`` and
+does nothing; a duplicate task (sweeper) finds a fresh claim held by another task and leaves
+it alone; the redelivery of the very task whose worker died finds its own token and resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from alerting.db.models import Alert, Notification
+from alerting.db.repositories import TenantRecord, audit, load_tenant, now
+from alerting.db.session import session_scope
+from alerting.domain.backoff import retry_ceiling, retry_countdown
+from alerting.domain.events import Severity
+from alerting.domain.routing import SlackChannelRouter
+from alerting.domain.views import AlertView, MessageOptions, NotificationKind
+from alerting.metrics import NOTIFICATIONS, SLACK_LATENCY
+from alerting.secrets import SecretBox
+from alerting.settings import Settings
+from alerting.slack.client import DeliveryOutcome, OutcomeKind, SlackWebhookHandler
+from alerting.slack.formatter import SlackAlertFormatter
+
+log = logging.getLogger(__name__)
+
+FINAL_STATES = frozenset({"sent", "dead", "rerouted"})
+#: Extra seconds, past the HTTP timeout, before another task may take over a ``sending`` claim.
+CLAIM_GRACE_SECONDS = 5.0
+
+
+@dataclass(slots=True)
+class DeliveryResult:
+    state: str
+    #: Seconds until the task should run again (``self.retry(countdown=...)``), if at all.
+    retry_in: float | None = None
+    #: New notifications to enqueue (the fallback channel's copy).
+    follow_ups: list[uuid.UUID] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    tenant_id: str
+    channel: str
+    url: str | None
+    payload: dict[str, object]
+    attempts: int
+
+
+def deliver_notification(
+    notification_id: uuid.UUID,
+    *,
+    token: str,
+    settings: Settings,
+    box: SecretBox,
+    handler: SlackWebhookHandler | None = None,
+) -> DeliveryResult:
+    with session_scope() as session:
+        claim = _claim(session, notification_id, token, settings, box)
+    if isinstance(claim, DeliveryResult):
+        return claim
+    if claim.url is None:
+        outcome = DeliveryOutcome(OutcomeKind.PERMANENT, None, "no webhook configured")
+    else:
+        handler = handler or SlackWebhookHandler(timeout=settings.slack_timeout)
+        outcome = handler.post(claim.url, claim.payload)
+        SLACK_LATENCY.labels(method="webhook").observe(outcome.elapsed)
+    with session_scope() as session:
+        result = _record(session, notification_id, token, outcome, settings, box)
+    NOTIFICATIONS.labels(tenant=claim.tenant_id, outcome=result.state).inc()
+    return result
+
+
+def _claim(
+    session: Session, notification_id: uuid.UUID, token: str, settings: Settings, box: SecretBox
+) -> _Claim | DeliveryResult:
+    n = session.execute(
+        select(Notification).where(Notification.id == notification_id).with_for_update()
+    ).scalar_one_or_none()
+    if n is None:
+        return DeliveryResult("missing")
+    if n.state in FINAL_STATES:
+        return DeliveryResult(n.state)
+    current = now()
+    if n.state == "sending" and n.claim_token != token and n.claimed_at is not None:
+        stale_after = timedelta(seconds=settings.slack_timeout + CLAIM_GRACE_SECONDS)
+        if current - n.claimed_at < stale_after:
+            # Another task is posting it right now; two posts would be a double message.
+            return DeliveryResult("sending")
+    if (
+        n.state == "retrying"
+        and n.next_attempt_at
+        and n.next_attempt_at > current + timedelta(seconds=1)
+    ):
+        # An early duplicate (sweeper) of a retry that is scheduled later: keep the schedule.
+        return DeliveryResult("retrying")
+    tenant = load_tenant(session, n.tenant_id, box)
+    alert = session.get_one(Alert, n.alert_id)
+    notes: tuple[str, ...] = ()
+    if n.original_channel:
+        notes = (f"Re-routed here: {n.original_channel} refused it ({n.last_error}).",)
+    payload = SlackAlertFormatter().format(
+        alert_view(alert, tenant),
+        NotificationKind(n.kind),
+        MessageOptions(allow_mentions=tenant.config.slack_config.allow_mentions, notes=notes),
+    )
+    payload["channel"] = n.channel
+    n.state = "sending"
+    n.claim_token = token
+    n.claimed_at = current
+    n.attempts += 1
+    n.updated_at = current
+    url = tenant.webhook_url or (
+        settings.slack_webhook_url.get_secret_value() if settings.slack_webhook_url else None
+    )
+    return _Claim(n.tenant_id, n.channel, url, payload, n.attempts)
+
+
+def _record(
+    session: Session,
+    notification_id: uuid.UUID,
+    token: str,
+    outcome: DeliveryOutcome,
+    settings: Settings,
+    box: SecretBox,
+) -> DeliveryResult:
+    n = session.execute(
+        select(Notification).where(Notification.id == notification_id).with_for_update()
+    ).scalar_one()
+    if n.claim_token != token or n.state != "sending":
+        # Our claim was taken over after it went stale; the new holder records its own outcome.
+        return DeliveryResult(n.state)
+    current = now()
+    n.updated_at = current
+    n.claim_token = None
+    detail: dict[str, object] = {
+        "notification_id": str(n.id),
+        "channel": n.channel,
+        "attempt": n.attempts,
+        "status": outcome.status,
+    }
+
+    if outcome.kind is OutcomeKind.SENT:
+        n.state = "sent"
+        n.sent_at = current
+        n.slack_ts = outcome.ts
+        n.last_error = None
+        _audit(session, n, "notification.sent", detail)
+        return DeliveryResult("sent")
+
+    n.last_error = outcome.error
+    if outcome.kind is OutcomeKind.RATE_LIMITED:
+        # Slack said exactly when; a 429 is not a failure of this message, so no attempt is used.
+        n.attempts -= 1
+        wait = outcome.retry_after if outcome.retry_after is not None else 1.0
+        return _schedule_retry(session, n, wait, detail, "rate_limited")
+
+    if outcome.kind is OutcomeKind.TRANSIENT:
+        if n.attempts >= settings.max_delivery_attempts:
+            return _dead(
+                session, n, f"gave up after {n.attempts} attempts: {outcome.error}", detail
+            )
+        wait = retry_countdown(
+            n.attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
+        )
+        detail["ceiling"] = retry_ceiling(
+            n.attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
+        )
+        return _schedule_retry(session, n, wait, detail, outcome.error or "transient")
+
+    if outcome.kind is OutcomeKind.CHANNEL:
+        tenant = load_tenant(session, n.tenant_id, box)
+        fallback = SlackChannelRouter(tenant.config).fallback_channel(n.channel)
+        if fallback and n.original_channel is None:
+            return _reroute(session, n, fallback, outcome, detail)
+
+    return _dead(session, n, outcome.error or "permanent error", detail)
+
+
+def _schedule_retry(
+    session: Session,
+    n: Notification,
+    wait: float,
+    detail: dict[str, object],
+    reason: str,
+) -> DeliveryResult:
+    n.state = "retrying"
+    n.next_attempt_at = now() + timedelta(seconds=wait)
+    _audit(session, n, "notification.retry", detail, reason=reason, countdown=wait)
+    return DeliveryResult("retrying", retry_in=wait)
+
+
+def _dead(
+    session: Session,
+    n: Notification,
+    reason: str,
+    detail: dict[str, object],
+) -> DeliveryResult:
+    n.state = "dead"
+    n.last_error = reason
+    log.warning("notification %s to %s is dead: %s", n.id, n.channel, reason)
+    _audit(session, n, "notification.dead", detail, reason=reason)
+    return DeliveryResult("dead")
+
+
+def _reroute(
+    session: Session,
+    n: Notification,
+    fallback: str,
+    outcome: DeliveryOutcome,
+    detail: dict[str, object],
+) -> DeliveryResult:
+    n.state = "rerouted"
+    copy_id = uuid.uuid4()
+    session.add(
+        Notification(
+            id=copy_id,
+            tenant_id=n.tenant_id,
+            alert_id=n.alert_id,
+            event_id=n.event_id,
+            kind=n.kind,
+            channel=fallback,
+            original_channel=n.channel,
+            state="pending",
+            attempts=0,
+            last_error=outcome.error,
+        )
+    )
+    n.last_error = f"{outcome.error}; re-routed to {fallback}"
+    _audit(session, n, "notification.rerouted", detail, reason=outcome.error, fallback=fallback)
+    return DeliveryResult("rerouted", follow_ups=[copy_id])
+
+
+def alert_view(alert: Alert, tenant: TenantRecord) -> AlertView:
+    return AlertView(
+        alert_id=str(alert.id),
+        tenant_id=alert.tenant_id,
+        tenant_name=tenant.config.name,
+        alert_type=alert.alert_type,
+        severity=Severity(alert.severity),
+        message=alert.message,
+        status=alert.status,
+        environment=alert.environment,
+        labels=dict(alert.labels),
+        annotations=dict(alert.annotations),
+        source=alert.source,
+        count=alert.count,
+        first_seen_at=alert.first_seen_at,
+        last_seen_at=alert.last_seen_at,
+        acknowledged_by=alert.acknowledged_by,
+        acknowledged_at=alert.acknowledged_at,
+        resolved_by=alert.resolved_by,
+        resolved_at=alert.resolved_at,
+    )
+
+
+def _audit(
+    session: Session, n: Notification, action: str, detail: dict[str, object], **extra: object
+) -> None:
+    audit(
+        session,
+        tenant_id=n.tenant_id,
+        alert_id=n.alert_id,
+        actor="system:delivery",
+        action=action,
+        **detail,
+        **extra,
+    )

@@ -1,0 +1,96 @@
+"""Route: an event that needs telling becomes one notification row per channel."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from alerting.db.models import Alert, AlertEventRow, Notification
+from alerting.db.repositories import audit, load_tenant, now
+from alerting.domain.events import Severity
+from alerting.domain.routing import SlackChannelRouter
+from alerting.domain.views import NotificationKind
+from alerting.secrets import SecretBox
+
+_KIND_BY_ACTION = {
+    "created": NotificationKind.FIRING,
+    "acknowledged": NotificationKind.ACKNOWLEDGED,
+    "resolved": NotificationKind.RESOLVED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RouteResult:
+    tenant_id: str
+    #: Notifications still waiting for delivery, to enqueue after commit.
+    notification_ids: list[uuid.UUID]
+
+
+def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteResult | None:
+    """Write the event's notifications. Running it again returns the same pending ones."""
+    event = session.execute(
+        select(AlertEventRow).where(AlertEventRow.id == event_id).with_for_update()
+    ).scalar_one_or_none()
+    if event is None or event.alert_id is None:
+        return None
+    if event.routed_at is None:
+        kind = _KIND_BY_ACTION.get(event.action)
+        if kind is not None:
+            channels = _channels_for(session, event, kind, box)
+            for channel in channels:
+                session.execute(
+                    insert(Notification)
+                    .values(
+                        id=uuid.uuid4(),
+                        tenant_id=event.tenant_id,
+                        alert_id=event.alert_id,
+                        event_id=event.id,
+                        kind=kind.value,
+                        channel=channel,
+                        state="pending",
+                    )
+                    .on_conflict_do_nothing()
+                )
+            audit(
+                session,
+                tenant_id=event.tenant_id,
+                alert_id=event.alert_id,
+                actor="system:router",
+                action="alert.routed",
+                event_id=str(event.id),
+                kind=kind.value,
+                channels=channels,
+            )
+        event.routed_at = now()
+    pending = session.scalars(
+        select(Notification.id)
+        .where(Notification.event_id == event.id, Notification.state == "pending")
+        .order_by(Notification.created_at, Notification.channel)
+    ).all()
+    return RouteResult(event.tenant_id, list(pending))
+
+
+def _channels_for(
+    session: Session, event: AlertEventRow, kind: NotificationKind, box: SecretBox
+) -> list[str]:
+    if kind is not NotificationKind.FIRING:
+        # Follow-ups go where the alert was announced, so the reader sees the whole story.
+        announced = session.scalars(
+            select(Notification.channel)
+            .where(
+                Notification.alert_id == event.alert_id,
+                Notification.kind == NotificationKind.FIRING.value,
+                Notification.state != "dead",
+            )
+            .order_by(Notification.created_at)
+        ).all()
+        if announced:
+            return list(dict.fromkeys(announced))
+    alert = session.get_one(Alert, event.alert_id)
+    tenant = load_tenant(session, event.tenant_id, box)
+    router = SlackChannelRouter(tenant.config)
+    return router.channels_for(severity=Severity(alert.severity), environment=alert.environment)

@@ -1,0 +1,67 @@
+"""The sweeper: finds work accepted into Postgres that never reached (or left) the broker."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from alerting.db.models import AlertEventRow, Notification
+from alerting.db.repositories import now
+from alerting.pipeline.deliver import CLAIM_GRACE_SECONDS
+from alerting.settings import Settings
+
+#: Rows handled per sweep; the next sweep continues where a large backlog left off.
+SWEEP_BATCH = 500
+
+
+@dataclass(slots=True)
+class SweepResult:
+    #: (tenant id, event id) whose routing must be enqueued again.
+    events: list[tuple[str, uuid.UUID]] = field(default_factory=list)
+    #: (tenant id, notification id) whose delivery must be enqueued again.
+    notifications: list[tuple[str, uuid.UUID]] = field(default_factory=list)
+
+
+def find_stuck_work(session: Session, settings: Settings) -> SweepResult:
+    current = now()
+    old = current - timedelta(seconds=settings.sweep_after_seconds)
+    result = SweepResult()
+    events = session.execute(
+        select(AlertEventRow.tenant_id, AlertEventRow.id)
+        .where(AlertEventRow.routed_at.is_(None), AlertEventRow.received_at < old)
+        .order_by(AlertEventRow.received_at)
+        .limit(SWEEP_BATCH)
+        .with_for_update(skip_locked=True)
+    ).all()
+    result.events = [(row.tenant_id, row.id) for row in events]
+
+    stale_claim = current - timedelta(
+        seconds=settings.slack_timeout + CLAIM_GRACE_SECONDS + settings.sweep_after_seconds
+    )
+    rows = session.execute(
+        select(Notification.tenant_id, Notification.id)
+        .where(
+            or_(
+                (Notification.state == "pending") & (Notification.updated_at < old),
+                (Notification.state == "sending") & (Notification.claimed_at < stale_claim),
+                (Notification.state == "retrying") & (Notification.next_attempt_at < old),
+            )
+        )
+        .order_by(Notification.updated_at)
+        .limit(SWEEP_BATCH)
+        .with_for_update(skip_locked=True)
+    ).all()
+    result.notifications = [(row.tenant_id, row.id) for row in rows]
+    if result.notifications:
+        # Touch them so a long backlog is re-enqueued once per window, not at every sweep.
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_([nid for _, nid in result.notifications]))
+            .where(Notification.state == "pending")
+            .values(updated_at=current)
+        )
+    return result

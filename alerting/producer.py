@@ -1,0 +1,94 @@
+"""``send_alert``: what producer applications call. Validates in the producer, then enqueues.
+
+Only ``REDIS_URL`` is needed in the producer process; nothing here touches Postgres.
+"""
+
+from __future__ import annotations
+
+import uuid
+from functools import lru_cache
+from typing import Any
+
+from celery import Celery
+from celery.result import AsyncResult
+
+from alerting.domain.events import AlertEvent, validate_event
+from alerting.queues import DELIVER_TASK, INGEST_QUEUE, INGEST_TASK, ROUTE_TASK, tenant_queue
+from alerting.settings import get_settings
+
+
+@lru_cache(maxsize=1)
+def producer_app() -> Celery:
+    """A light Celery client for publishing; the worker's app lives in ``workers.app``."""
+    settings = get_settings()
+    app = Celery("alerting-producer", set_as_current=False)
+    app.conf.update(
+        broker_url=settings.require_redis_url(),
+        task_serializer="json",
+        accept_content=["json"],
+        broker_connection_retry_on_startup=True,
+        # A producer whose Redis is down must fail fast rather than hang the caller.
+        broker_transport_options={"max_retries": 3, "interval_start": 0, "interval_step": 0.5},
+    )
+    return app
+
+
+class SendAlert:
+    """Celery-task-like entry point: ``send_alert.delay(tenant_id=..., ...)``.
+
+    The returned result's ``id`` is the alert event's id (``alerting alerts show <id>``).
+    """
+
+    name = INGEST_TASK
+
+    def delay(self, **fields: Any) -> AsyncResult[Any]:
+        return self.apply_async(kwargs=fields)
+
+    def apply_async(
+        self,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> AsyncResult[Any]:
+        if args:
+            raise TypeError("send_alert takes keyword arguments only (tenant_id=..., ...)")
+        event = validate_event(
+            dict(kwargs or {}), max_message_chars=get_settings().max_message_chars
+        )
+        return publish_event(event, task_id=options.get("task_id"), app=options.get("app"))
+
+    def __call__(self, **fields: Any) -> AsyncResult[Any]:
+        return self.delay(**fields)
+
+
+def publish_event(
+    event: AlertEvent, *, task_id: str | None = None, app: Celery | None = None
+) -> AsyncResult[Any]:
+    app = app or producer_app()
+    return app.send_task(
+        INGEST_TASK,
+        kwargs={"event": event.to_message()},
+        task_id=task_id or str(uuid.uuid4()),
+        queue=INGEST_QUEUE,
+    )
+
+
+def enqueue_route(tenant_id: str, event_id: uuid.UUID | str, *, app: Celery | None = None) -> None:
+    (app or producer_app()).send_task(
+        ROUTE_TASK,
+        kwargs={"tenant_id": tenant_id, "event_id": str(event_id)},
+        queue=tenant_queue(tenant_id),
+    )
+
+
+def enqueue_deliver(
+    tenant_id: str, notification_id: uuid.UUID | str, *, app: Celery | None = None
+) -> None:
+    (app or producer_app()).send_task(
+        DELIVER_TASK,
+        kwargs={"tenant_id": tenant_id, "notification_id": str(notification_id)},
+        queue=tenant_queue(tenant_id),
+    )
+
+
+send_alert = SendAlert()

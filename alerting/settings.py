@@ -1,0 +1,78 @@
+"""Typed settings, read from the environment once per process.
+
+Tests and tools build their own ``Settings(...)`` instead of patching globals; everything
+else calls :func:`get_settings`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+
+    # --- services (the seed's names) ---
+    postgres_url: str | None = Field(default=None, alias="POSTGRES_URL")
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+
+    # --- Slack (the seed's names, plus the Web API base URL for the sandbox) ---
+    slack_webhook_url: SecretStr | None = Field(default=None, alias="SLACK_WEBHOOK_URL")
+    slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    #: Seconds before an HTTP request to Slack is abandoned (connect and read each).
+    slack_timeout: float = Field(default=10.0, alias="ALERTING_SLACK_TIMEOUT", gt=0)
+
+    # --- the project's own ---
+    tenants_dir: Path = Field(default=Path("config/tenants"), alias="ALERTING_TENANTS_DIR")
+    #: Where `alerting up` and the test suite keep embedded PostgreSQL/Redis data and logs.
+    data_dir: Path = Field(default=Path(".alerting"), alias="ALERTING_DATA_DIR")
+    #: Fernet key(s), comma separated, newest first; encrypts tenant secrets at rest.
+    secret_key: SecretStr | None = Field(default=None, alias="ALERTING_SECRET_KEY")
+    #: Largest accepted alert message, in characters.
+    max_message_chars: int = Field(default=8000, alias="ALERTING_MAX_MESSAGE_CHARS", gt=0)
+    #: First retry countdown for transient Slack failures, in seconds; doubles per attempt.
+    retry_base_seconds: float = Field(default=2.0, alias="ALERTING_RETRY_BASE_SECONDS", gt=0)
+    #: Largest retry countdown, in seconds. Kept far below the broker visibility timeout.
+    retry_max_seconds: float = Field(default=300.0, alias="ALERTING_RETRY_MAX_SECONDS", gt=0)
+    #: Attempts before a transiently failing notification is declared dead.
+    max_delivery_attempts: int = Field(default=8, alias="ALERTING_MAX_DELIVERY_ATTEMPTS", gt=0)
+    #: Seconds a broker message may stay unacknowledged before Redis redelivers it.
+    visibility_timeout: int = Field(default=3600, alias="ALERTING_VISIBILITY_TIMEOUT", gt=0)
+    #: Seconds after which the sweeper re-enqueues work that never reached the broker.
+    sweep_after_seconds: int = Field(default=30, alias="ALERTING_SWEEP_AFTER_SECONDS", gt=0)
+    #: How often beat runs the sweeper, in seconds.
+    sweep_interval_seconds: float = Field(default=15.0, alias="ALERTING_SWEEP_INTERVAL", gt=0)
+    #: Web app bind address.
+    web_host: str = Field(default="127.0.0.1", alias="ALERTING_WEB_HOST")
+    web_port: int = Field(default=8000, alias="ALERTING_WEB_PORT")
+    sandbox_port: int = Field(default=8025, alias="ALERTING_SANDBOX_PORT")
+    flower_port: int = Field(default=5555, alias="ALERTING_FLOWER_PORT")
+    #: Directory for prometheus_client's multiprocess files (shared by web and workers).
+    metrics_dir: Path | None = Field(default=None, alias="PROMETHEUS_MULTIPROC_DIR")
+
+    def require_postgres_url(self) -> str:
+        if not self.postgres_url:
+            raise RuntimeError(
+                "POSTGRES_URL is not set: export it, or start the stack with `alerting up`, "
+                "which starts an embedded PostgreSQL"
+            )
+        return self.postgres_url
+
+    def require_redis_url(self) -> str:
+        if not self.redis_url:
+            raise RuntimeError(
+                "REDIS_URL is not set: export it, or start the stack with `alerting up`, "
+                "which starts an embedded Redis"
+            )
+        return self.redis_url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,189 @@
+"""SlackAlertFormatter: an alert as Block Kit, always within Slack's limits."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from alerting.domain.events import Severity
+from alerting.domain.views import AlertView, MessageOptions, NotificationKind
+
+#: Slack's limits, in characters (text) or items (blocks, fields).
+MAX_BLOCKS = 50
+MAX_HEADER_CHARS = 150
+MAX_SECTION_CHARS = 3000
+MAX_FIELDS = 10
+MAX_FIELD_CHARS = 2000
+MAX_TEXT_CHARS = 40_000
+MAX_CONTEXT_ELEMENTS = 10
+#: Labels shown as fields before the rest are summarised ("… 37 more labels").
+SHOWN_LABELS = 6
+
+SEVERITY_EMOJI = {
+    Severity.CRITICAL: ":red_circle:",
+    Severity.ERROR: ":large_orange_circle:",
+    Severity.WARNING: ":large_yellow_circle:",
+    Severity.INFO: ":large_blue_circle:",
+}
+SEVERITY_COLOUR = {
+    Severity.CRITICAL: "#D32F2F",
+    Severity.ERROR: "#F57C00",
+    Severity.WARNING: "#FBC02D",
+    Severity.INFO: "#1976D2",
+}
+RESOLVED_COLOUR = "#2E7D32"
+ACKNOWLEDGED_COLOUR = "#757575"
+
+_MENTION_RE = re.compile(r"<([!@#][^>]*)>")
+
+
+def escape_mrkdwn(text: str, *, allow_mentions: bool = False) -> str:
+    """Slack's three control characters; mentions survive only when the tenant allows them."""
+    if allow_mentions:
+        parts = _MENTION_RE.split(text)
+        # split() keeps captured groups at odd indexes: those are the mentions.
+        return "".join(f"<{part}>" if i % 2 else _escape(part) for i, part in enumerate(parts))
+    return _escape(text)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def truncate(text: str, limit: int, *, marker: str = "…") -> str:
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - len(marker))] + marker
+
+
+class SlackAlertFormatter:
+    """Builds the Slack payload of one notification (blocks, colour bar and fallback text)."""
+
+    def format(
+        self, alert: AlertView, kind: NotificationKind, options: MessageOptions | None = None
+    ) -> dict[str, Any]:
+        options = options or MessageOptions()
+        title = self._title(alert, kind)
+        blocks: list[Any] = [
+            HeaderBlock(text=PlainTextObject(text=truncate(title, MAX_HEADER_CHARS)))
+        ]
+        for note in options.notes:
+            blocks.append(
+                SectionBlock(
+                    text=MarkdownTextObject(text=truncate(_escape(note), MAX_SECTION_CHARS))
+                )
+            )
+        message = escape_mrkdwn(alert.message, allow_mentions=options.allow_mentions)
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=truncate(message, MAX_SECTION_CHARS, marker="… (message truncated)")
+                )
+            )
+        )
+        blocks.append(SectionBlock(fields=self._fields(alert, kind)))
+        links = self._links(alert)
+        if links:
+            blocks.append(
+                SectionBlock(text=MarkdownTextObject(text=truncate(links, MAX_SECTION_CHARS)))
+            )
+        blocks.append(DividerBlock())
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=self._context(alert))]))
+        colour = self._colour(alert, kind)
+        text = truncate(f"{title}: {_escape(alert.message)}", MAX_TEXT_CHARS)
+        return {
+            "text": text,
+            "blocks": [b.to_dict() for b in blocks[:MAX_BLOCKS]],
+            "attachments": [{"color": colour, "fallback": truncate(title, MAX_HEADER_CHARS)}],
+        }
+
+    def _title(self, alert: AlertView, kind: NotificationKind) -> str:
+        emoji = SEVERITY_EMOJI[alert.severity]
+        base = f"{alert.severity.value.upper()} {alert.alert_type}"
+        if alert.environment:
+            base += f" ({alert.environment})"
+        if kind is NotificationKind.ACKNOWLEDGED:
+            return f":eyes: Acknowledged by {alert.acknowledged_by}: {base}"
+        if kind is NotificationKind.RESOLVED:
+            return f":white_check_mark: Resolved: {base}"
+        return f"{emoji} {base}"
+
+    def _fields(self, alert: AlertView, kind: NotificationKind) -> list[MarkdownTextObject]:
+        pairs: list[tuple[str, str]] = [
+            ("Tenant", alert.tenant_name),
+            ("Environment", alert.environment or "—"),
+            ("Type", alert.alert_type),
+            ("Count", str(alert.count)),
+            ("First seen", _when(alert.first_seen_at)),
+            ("Last seen", _when(alert.last_seen_at)),
+        ]
+        if kind is NotificationKind.RESOLVED and alert.resolved_at is not None:
+            pairs.append(("Resolved after", _duration(alert.resolved_at - alert.first_seen_at)))
+        labels = sorted(alert.labels.items())
+        room = MAX_FIELDS - len(pairs)
+        shown = labels[: min(SHOWN_LABELS, room)]
+        if shown:
+            lines = "\n".join(f"`{_escape(k)}`={_escape(v)}" for k, v in shown)
+            rest = len(labels) - len(shown)
+            if rest:
+                lines += f"\n… {rest} more labels"
+            pairs.append(("Labels", lines))
+        return [
+            MarkdownTextObject(
+                text=truncate(
+                    f"*{name}*\n{_escape(value) if name != 'Labels' else value}", MAX_FIELD_CHARS
+                )
+            )
+            for name, value in pairs[:MAX_FIELDS]
+        ]
+
+    def _links(self, alert: AlertView) -> str:
+        links = []
+        for key, label in (
+            ("runbook_url", "Runbook"),
+            ("dashboard_url", "Dashboard"),
+            ("generator_url", "Source"),
+        ):
+            url = alert.annotations.get(key, "")
+            if url.startswith(("https://", "http://")) and "|" not in url and ">" not in url:
+                links.append(f"<{url}|{label}>")
+        return "  ·  ".join(links)
+
+    def _context(self, alert: AlertView) -> str:
+        parts = [f"alert `{alert.alert_id}`"]
+        if alert.source:
+            parts.append(f"source {_escape(alert.source)}")
+        parts.append(_when(alert.last_seen_at))
+        return truncate(" · ".join(parts), MAX_SECTION_CHARS)
+
+    def _colour(self, alert: AlertView, kind: NotificationKind) -> str:
+        if kind is NotificationKind.RESOLVED:
+            return RESOLVED_COLOUR
+        if kind is NotificationKind.ACKNOWLEDGED:
+            return ACKNOWLEDGED_COLOUR
+        return SEVERITY_COLOUR[alert.severity]
+
+
+def _when(moment: Any) -> str:
+    return str(moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
+
+
+def _duration(delta: Any) -> str:
+    seconds = int(delta.total_seconds())
+    hours, rest = divmod(max(0, seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"

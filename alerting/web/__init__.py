@@ -1,0 +1,1 @@
+"""The HTTP side: ingest API, lifecycle actions, metrics."""

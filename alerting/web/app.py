@@ -1,0 +1,141 @@
+"""FastAPI app: ``POST /api/v1/alerts`` for producers that are not Python, lifecycle actions,
+``/metrics`` for Prometheus. Every API call is scoped to the tenant of its API key."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from alerting.db.repositories import tenant_for_api_key
+from alerting.db.session import session_scope
+from alerting.domain.errors import InvalidInput
+from alerting.domain.events import validate_event
+from alerting.metrics import REJECTED, render_latest
+from alerting.pipeline.lifecycle import AlertNotFound, InvalidTransition
+from alerting.pipeline.queries import alert_details
+from alerting.producer import publish_event
+from alerting.settings import Settings, get_settings
+
+
+class Caller(BaseModel):
+    tenant_id: str
+    key_prefix: str
+
+    @property
+    def actor(self) -> str:
+        return f"api-key:{self.key_prefix}"
+
+
+class ActionBody(BaseModel):
+    by: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(title="Slack alerting", version="0.1.0")
+
+    def caller(authorization: Annotated[str | None, Header()] = None) -> Caller:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise HTTPException(
+                401,
+                "Authorization: expected 'Bearer <tenant API key>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        key = authorization.split(" ", 1)[1].strip()
+        with session_scope(settings.postgres_url) as session:
+            found = tenant_for_api_key(session, key)
+        if found is None:
+            raise HTTPException(401, "Authorization: unknown or revoked API key")
+        return Caller(tenant_id=found[0], key_prefix=found[1])
+
+    CallerDep = Annotated[Caller, Depends(caller)]
+
+    @app.exception_handler(InvalidInput)
+    async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
+        REJECTED.labels(edge="http").inc()
+        return JSONResponse(
+            status_code=422,
+            content={
+                "error": str(exc),
+                "problems": [{"field": f, "reason": r} for f, r in exc.problems],
+            },
+        )
+
+    @app.exception_handler(AlertNotFound)
+    async def _not_found(_: Request, exc: AlertNotFound) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"error": str(exc)})
+
+    @app.exception_handler(InvalidTransition)
+    async def _conflict(_: Request, exc: InvalidTransition) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"error": str(exc)})
+
+    @app.post("/api/v1/alerts", status_code=202)
+    def post_alert(body: Annotated[Any, Body()], who: CallerDep) -> dict[str, Any]:
+        # A plain `def`: publishing to the broker blocks, so FastAPI runs it in a thread.
+        if not isinstance(body, dict):
+            raise InvalidInput("POST /api/v1/alerts", [("(body)", "must be a JSON object")])
+        claimed = body.setdefault("tenant_id", who.tenant_id)
+        if claimed != who.tenant_id:
+            raise HTTPException(403, "tenant_id: this API key belongs to another tenant")
+        body.setdefault("source", f"http:{who.key_prefix}")
+        event = validate_event(
+            body, where="POST /api/v1/alerts", max_message_chars=settings.max_message_chars
+        )
+        result = publish_event(event)
+        return {"id": str(result.id), "status": "queued"}
+
+    @app.get("/api/v1/alerts/{alert_id}")
+    def get_alert(alert_id: str, who: CallerDep) -> dict[str, Any]:
+        with session_scope(settings.postgres_url) as session:
+            return alert_details(session, alert_id, tenant_id=who.tenant_id)
+
+    @app.post("/api/v1/alerts/{alert_id}/ack")
+    def ack(alert_id: str, who: CallerDep, body: ActionBody | None = None) -> dict[str, Any]:
+        return _lifecycle("acknowledge", alert_id, who, body)
+
+    @app.post("/api/v1/alerts/{alert_id}/resolve")
+    def resolve(alert_id: str, who: CallerDep, body: ActionBody | None = None) -> dict[str, Any]:
+        return _lifecycle("resolve", alert_id, who, body)
+
+    def _lifecycle(
+        action: str, alert_id: str, who: Caller, body: ActionBody | None
+    ) -> dict[str, Any]:
+        from alerting.manager import SlackAlertManager
+
+        manager = SlackAlertManager(settings)
+        by = (body.by if body and body.by else None) or who.actor
+        change = manager.acknowledge if action == "acknowledge" else manager.resolve
+        state = change(
+            uuid.UUID(alert_id) if _is_uuid(alert_id) else alert_id, by=by, tenant_id=who.tenant_id
+        )
+        return {"id": state.alert_id, "status": state.status, "changed": state.changed}
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        data, content_type = render_latest()
+        return Response(content=data, media_type=content_type)
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        try:
+            with session_scope(settings.postgres_url) as session:
+                session.execute(text("SELECT 1"))
+        except OperationalError:
+            return JSONResponse(status_code=503, content={"ok": False, "postgres": "unreachable"})
+        return JSONResponse(content={"ok": True})
+
+    return app
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,189 @@
+"""Session-wide real services; every test starts from empty tables and an empty sandbox.
+
+Services come from POSTGRES_URL / REDIS_URL when set (CI, where a missing service fails the
+run) and are started embedded otherwise (a laptop with only Python and make).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import yaml
+from sqlalchemy import text
+
+from tests.services import (
+    ROOT,
+    TEST_SECRET_KEY,
+    Process,
+    Sandbox,
+    cli,
+    free_port,
+    fresh_database,
+    redis_test_url,
+    wait_for,
+)
+
+TEST_TENANTS: dict[str, dict[str, Any]] = {
+    "tenant-a": {
+        "tenant_id": "tenant-a",
+        "name": "Tenant A",
+        "slack_config": {
+            "default_channel": "#a-alerts",
+            "escalation_channel": "#a-critical",
+            "fallback_channel": "#a-fallback",
+            "rate_limit": 600,
+            "languages": ["en"],
+            "environments": {"staging": {"channel": "#a-staging"}},
+        },
+    },
+    "tenant-b": {
+        "tenant_id": "tenant-b",
+        "name": "Tenant B",
+        "slack_config": {
+            "default_channel": "#b-alerts",
+            "rate_limit": 600,
+            "languages": ["de", "en"],
+            # Filled in with the sandbox's address: exercises a tenant's own (encrypted) webhook.
+            "webhook_url": None,
+        },
+    },
+}
+TABLES = ("audit_log", "notifications", "alert_events", "alerts", "api_keys")
+
+
+class Stack:
+    """What a test can reach: URLs, the sandbox, the worker process, the tenants folder."""
+
+    def __init__(self, env: dict[str, str], sandbox: Sandbox, worker: Process,
+                 tenants_dir: Path, log_dir: Path) -> None:
+        self.env = env
+        self.sandbox = sandbox
+        self.worker = worker
+        self.tenants_dir = tenants_dir
+        self.log_dir = log_dir
+
+    @property
+    def postgres_url(self) -> str:
+        return self.env["POSTGRES_URL"]
+
+    @property
+    def redis_url(self) -> str:
+        return self.env["REDIS_URL"]
+
+
+def _write_tenants(directory: Path, sandbox: Sandbox) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for tenant_id, data in TEST_TENANTS.items():
+        data = yaml.safe_load(yaml.safe_dump(data))
+        if "webhook_url" in data["slack_config"]:
+            data["slack_config"]["webhook_url"] = sandbox.webhook_url(f"T0B/B0B/{tenant_id}")
+        (directory / f"{tenant_id}.yaml").write_text(yaml.safe_dump(data))
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    from alerting.embedded import ensure_services
+    from alerting.settings import Settings
+
+    if os.environ.get("CI") and not (os.environ.get("POSTGRES_URL") and os.environ.get("REDIS_URL")):
+        pytest.fail("CI must set POSTGRES_URL and REDIS_URL: the tests run on real services")
+    base = tmp_path_factory.mktemp("stack")
+    log_dir = Path(os.environ.get("ALERTING_TEST_LOGS", base / "logs"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    postgres_url, redis_url, services = ensure_services(
+        Settings(), ROOT / ".alerting" / "test-services"
+    )
+    try:
+        db_url = fresh_database(postgres_url, "alerting_test")
+        test_redis = redis_test_url(redis_url)
+        redis.Redis.from_url(test_redis).flushdb()
+
+        sandbox_port = free_port()
+        sandbox = Sandbox(f"http://127.0.0.1:{sandbox_port}")
+        tenants_dir = base / "tenants"
+        _write_tenants(tenants_dir, sandbox)
+        env = {
+            **os.environ,
+            "POSTGRES_URL": db_url,
+            "REDIS_URL": test_redis,
+            "SLACK_WEBHOOK_URL": sandbox.webhook_url(),
+            "SLACK_API_URL": f"{sandbox.base_url}/api/",
+            "ALERTING_SECRET_KEY": TEST_SECRET_KEY,
+            "ALERTING_TENANTS_DIR": str(tenants_dir),
+            "ALERTING_DATA_DIR": str(base / "data"),
+            # Short timings so retry and recovery paths run in seconds, not minutes.
+            "ALERTING_RETRY_BASE_SECONDS": "0.5",
+            "ALERTING_RETRY_MAX_SECONDS": "4",
+            "ALERTING_MAX_DELIVERY_ATTEMPTS": "4",
+            "ALERTING_SLACK_TIMEOUT": "3",
+            "ALERTING_SWEEP_AFTER_SECONDS": "2",
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        os.environ.update({k: env[k] for k in env if k.startswith(("POSTGRES", "REDIS", "SLACK", "ALERTING"))})
+        _reset_caches()
+
+        from alerting.db.migrate import upgrade
+        from alerting.domain.tenants import load_tenants_dir
+        from alerting.tenants_sync import sync_tenants
+
+        upgrade(db_url)
+        tenants, problems = load_tenants_dir(tenants_dir)
+        assert not problems, problems
+        sync_tenants(tenants)
+
+        sandbox_proc = Process("sandbox", cli("sandbox", "--port", str(sandbox_port)), env, log_dir).start()
+        wait_for(lambda: _healthy(sandbox), what="the sandbox to answer", timeout=30)
+        worker = Process("worker", cli("worker", "--concurrency", "2", "-l", "INFO"), env, log_dir).start()
+        _wait_worker(test_redis)
+        stack = Stack(env, sandbox, worker, tenants_dir, log_dir)
+        yield stack
+        worker.stop()
+        sandbox_proc.stop()
+    finally:
+        services.stop()
+
+
+def _healthy(sandbox: Sandbox) -> bool:
+    try:
+        return sandbox.http.get(f"{sandbox.base_url}/healthz", timeout=1).ok
+    except OSError:
+        return False
+
+
+def _wait_worker(redis_url: str) -> None:
+    from workers.app import app
+
+    def ready() -> bool:
+        with app.connection_for_write(redis_url) as conn:
+            replies = app.control.ping(timeout=0.5, connection=conn)
+        return bool(replies)
+
+    wait_for(ready, timeout=60, interval=0.5, what="the Celery worker to answer a ping")
+
+
+def _reset_caches() -> None:
+    from alerting.producer import producer_app
+    from alerting.settings import get_settings
+
+    get_settings.cache_clear()
+    producer_app.cache_clear()
+
+
+@pytest.fixture
+def clean(stack: Stack) -> Iterator[Stack]:
+    """Empty tables (tenants stay), empty sandbox with Slack's rate limit on."""
+    from alerting.db.session import session_scope
+
+    with session_scope() as session:
+        session.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+    stack.sandbox.reset()
+    stack.sandbox.configure(rate_limit=True, burst=1, per_second=1.0)
+    yield stack
+    if stack.worker.proc is not None and stack.worker.proc.poll() is not None:
+        pytest.fail("the worker died during the test:\n" + stack.worker.log_tail())

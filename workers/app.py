@@ -1,0 +1,96 @@
+"""The Celery app: configuration, queues, routes and the beat schedule, all in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, signals
+from kombu import Queue
+
+from alerting.db.session import dispose_engines
+from alerting.queues import (
+    DELIVER_TASK,
+    INGEST_QUEUE,
+    INGEST_TASK,
+    MAINTENANCE_QUEUE,
+    ROUTE_TASK,
+    SWEEP_TASK,
+    tenant_queue,
+)
+from alerting.settings import get_settings
+
+settings = get_settings()
+
+app = Celery(
+    "alerting",
+    include=[
+        "workers.tasks.ingest",
+        "workers.tasks.route",
+        "workers.tasks.deliver",
+        "workers.tasks.sweep",
+    ],
+)
+
+
+def route_task(
+    name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **kw: Any
+) -> dict[str, str] | None:
+    """Per-tenant work goes to ``alerts.t.<tenant>`` so a noisy tenant can get its own pool."""
+    if name in (ROUTE_TASK, DELIVER_TASK) and kwargs and "tenant_id" in kwargs:
+        return {"queue": tenant_queue(kwargs["tenant_id"])}
+    if name == INGEST_TASK:
+        return {"queue": INGEST_QUEUE}
+    if name == SWEEP_TASK:
+        return {"queue": MAINTENANCE_QUEUE}
+    return None
+
+
+app.conf.update(
+    broker_url=settings.redis_url,
+    broker_connection_retry_on_startup=True,
+    # Redis redelivers an unacknowledged message after this long; every retry countdown
+    # (ALERTING_RETRY_MAX_SECONDS, Retry-After) stays far below it, or a scheduled retry
+    # would be delivered twice.
+    broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+    task_serializer="json",
+    accept_content=["json"],
+    result_backend=None,
+    task_ignore_result=True,
+    # Every task is idempotent, so a message is acknowledged only after its work is done and
+    # given back when the worker process dies mid-task.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=4,
+    task_default_queue=INGEST_QUEUE,
+    task_queues=[Queue(INGEST_QUEUE), Queue(MAINTENANCE_QUEUE)],
+    task_create_missing_queues=True,
+    task_routes=(route_task,),
+    # Flower and `celery events` see tasks only when workers publish events.
+    worker_send_task_events=True,
+    task_send_sent_event=True,
+    worker_hijack_root_logger=False,
+    beat_schedule={
+        "sweep-stuck-work": {
+            "task": SWEEP_TASK,
+            "schedule": settings.sweep_interval_seconds,
+            "options": {"queue": MAINTENANCE_QUEUE, "expires": settings.sweep_interval_seconds * 2},
+        },
+    },
+    timezone="UTC",
+)
+
+assert settings.retry_max_seconds < settings.visibility_timeout, (
+    "ALERTING_RETRY_MAX_SECONDS must stay below ALERTING_VISIBILITY_TIMEOUT"
+)
+
+
+@signals.worker_process_init.connect
+def _fresh_connections(**_: Any) -> None:
+    # A forked pool child must not share the parent's Postgres sockets.
+    dispose_engines()
+
+
+@signals.celeryd_init.connect
+def _require_broker(**_: Any) -> None:
+    settings.require_redis_url()
+    settings.require_postgres_url()

@@ -1,0 +1,1 @@
+"""Thin tasks: load by id, call one service function, commit, then enqueue follow-ups."""

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from celery import Task
+
+from alerting.db.session import session_scope
+from alerting.domain.errors import InvalidInput, UnknownTenant
+from alerting.domain.events import validate_event
+from alerting.metrics import EVENTS, REJECTED
+from alerting.pipeline.ingest import ingest_event
+from alerting.producer import enqueue_route
+from alerting.queues import INGEST_TASK
+from alerting.settings import get_settings
+from workers.app import app
+
+log = logging.getLogger(__name__)
+
+
+@app.task(name=INGEST_TASK, bind=True)
+def ingest(self: Task[Any, Any], event: dict[str, Any]) -> str:
+    """Validate again (the broker is an edge too), store, and only after commit route."""
+    try:
+        alert_event = validate_event(
+            event, where="alerting.ingest", max_message_chars=get_settings().max_message_chars
+        )
+        with session_scope() as session:
+            result = ingest_event(session, alert_event, event_id=uuid.UUID(self.request.id))
+    except (InvalidInput, UnknownTenant) as exc:
+        REJECTED.labels(edge="broker").inc()
+        log.error("event %s refused: %s", self.request.id, exc)
+        return "refused"
+    EVENTS.labels(tenant=alert_event.tenant_id, action=result.action).inc()
+    if result.needs_routing:
+        enqueue_route(alert_event.tenant_id, result.event_id, app=app)
+    return result.action

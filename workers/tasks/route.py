@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import uuid
+
+from alerting.db.session import session_scope
+from alerting.pipeline.route import route_event
+from alerting.producer import enqueue_deliver
+from alerting.queues import ROUTE_TASK
+from alerting.secrets import SecretBox
+from alerting.settings import get_settings
+from workers.app import app
+
+
+@app.task(name=ROUTE_TASK)
+def route(tenant_id: str, event_id: str) -> int:
+    box = SecretBox(_secret_key())
+    with session_scope() as session:
+        result = route_event(session, uuid.UUID(event_id), box)
+    if result is None:
+        return 0
+    for notification_id in result.notification_ids:
+        enqueue_deliver(result.tenant_id, notification_id, app=app)
+    return len(result.notification_ids)
+
+
+def _secret_key() -> str | None:
+    key = get_settings().secret_key
+    return key.get_secret_value() if key else None

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import logging
+
+from alerting.db.session import session_scope
+from alerting.pipeline.sweep import find_stuck_work
+from alerting.producer import enqueue_deliver, enqueue_route
+from alerting.queues import SWEEP_TASK
+from alerting.settings import get_settings
+from workers.app import app
+
+log = logging.getLogger(__name__)
+
+
+@app.task(name=SWEEP_TASK)
+def sweep() -> dict[str, int]:
+    with session_scope() as session:
+        found = find_stuck_work(session, get_settings())
+    for tenant_id, event_id in found.events:
+        enqueue_route(tenant_id, event_id, app=app)
+    for tenant_id, notification_id in found.notifications:
+        enqueue_deliver(tenant_id, notification_id, app=app)
+    if found.events or found.notifications:
+        log.warning(
+            "sweeper re-enqueued %d routings and %d deliveries",
+            len(found.events),
+            len(found.notifications),
+        )
+    return {"events": len(found.events), "notifications": len(found.notifications)}
