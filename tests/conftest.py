@@ -59,8 +59,14 @@ TABLES = ("audit_log", "notifications", "alert_events", "alerts", "api_keys")
 class Stack:
     """What a test can reach: URLs, the sandbox, the worker process, the tenants folder."""
 
-    def __init__(self, env: dict[str, str], sandbox: Sandbox, worker: Process,
-                 tenants_dir: Path, log_dir: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        sandbox: Sandbox,
+        worker: Process,
+        tenants_dir: Path,
+        log_dir: Path,
+    ) -> None:
         self.env = env
         self.sandbox = sandbox
         self.worker = worker
@@ -90,7 +96,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     from alerting.embedded import ensure_services
     from alerting.settings import Settings
 
-    if os.environ.get("CI") and not (os.environ.get("POSTGRES_URL") and os.environ.get("REDIS_URL")):
+    if os.environ.get("CI") and not (
+        os.environ.get("POSTGRES_URL") and os.environ.get("REDIS_URL")
+    ):
         pytest.fail("CI must set POSTGRES_URL and REDIS_URL: the tests run on real services")
     base = tmp_path_factory.mktemp("stack")
     log_dir = Path(os.environ.get("ALERTING_TEST_LOGS", base / "logs"))
@@ -125,7 +133,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "PYTHONUNBUFFERED": "1",
         }
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        os.environ.update({k: env[k] for k in env if k.startswith(("POSTGRES", "REDIS", "SLACK", "ALERTING"))})
+        os.environ.update(
+            {k: env[k] for k in env if k.startswith(("POSTGRES", "REDIS", "SLACK", "ALERTING"))}
+        )
         _reset_caches()
 
         from alerting.db.migrate import upgrade
@@ -137,9 +147,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         assert not problems, problems
         sync_tenants(tenants)
 
-        sandbox_proc = Process("sandbox", cli("sandbox", "--port", str(sandbox_port)), env, log_dir).start()
+        sandbox_proc = Process(
+            "sandbox", cli("sandbox", "--port", str(sandbox_port)), env, log_dir
+        ).start()
         wait_for(lambda: _healthy(sandbox), what="the sandbox to answer", timeout=30)
-        worker = Process("worker", cli("worker", "--concurrency", "2", "-l", "INFO"), env, log_dir).start()
+        worker = Process(
+            "worker", cli("worker", "--concurrency", "2", "-l", "INFO"), env, log_dir
+        ).start()
         _wait_worker(test_redis)
         stack = Stack(env, sandbox, worker, tenants_dir, log_dir)
         yield stack

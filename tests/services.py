@@ -28,8 +28,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(predicate: Callable[[], T], *, timeout: float = 15.0, interval: float = 0.05,
-             what: str = "condition") -> T:
+def wait_for(
+    predicate: Callable[[], T],
+    *,
+    timeout: float = 15.0,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> T:
     """Poll until ``predicate`` returns something truthy; fail with ``what`` otherwise."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -74,7 +79,11 @@ class Process:
     def start(self) -> Process:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            self.argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            self.argv,
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         return self
@@ -117,7 +126,9 @@ class Sandbox:
         self.http.post(f"{self.base_url}/sandbox/reset", timeout=5).raise_for_status()
 
     def configure(self, **options: Any) -> None:
-        self.http.post(f"{self.base_url}/sandbox/config", json=options, timeout=5).raise_for_status()
+        self.http.post(
+            f"{self.base_url}/sandbox/config", json=options, timeout=5
+        ).raise_for_status()
 
     def messages(self, channel: str | None = None) -> list[dict[str, Any]]:
         params = {"channel": channel} if channel else {}
@@ -144,6 +155,8 @@ class Sandbox:
 
     def channel_state(self, channel: str, state: str) -> None:
         resp = self.http.post(
-            f"{self.base_url}/sandbox/channels", json={"channel": channel, "state": state}, timeout=5
+            f"{self.base_url}/sandbox/channels",
+            json={"channel": channel, "state": state},
+            timeout=5,
         )
         resp.raise_for_status()

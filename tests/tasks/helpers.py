@@ -19,7 +19,9 @@ def details(alert_or_event_id: str) -> dict[str, Any] | None:
         return None
 
 
-def wait_details(event_id: str, predicate: Any, *, timeout: float = 15, what: str = "alert") -> dict[str, Any]:
+def wait_details(
+    event_id: str, predicate: Any, *, timeout: float = 15, what: str = "alert"
+) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
         found = details(event_id)
         return found if found and predicate(found) else None
@@ -32,4 +34,6 @@ def states(found: dict[str, Any]) -> dict[str, str]:
 
 
 def all_sent(found: dict[str, Any]) -> bool:
-    return bool(found["notifications"]) and all(n["state"] == "sent" for n in found["notifications"])
+    return bool(found["notifications"]) and all(
+        n["state"] == "sent" for n in found["notifications"]
+    )

@@ -14,8 +14,11 @@ from tests.tasks.helpers import all_sent, details, states, wait_details
 
 def test_critical_alert_reaches_default_and_escalation_channels(clean: Stack) -> None:
     result = send_alert.delay(
-        tenant_id="tenant-a", alert_type="high_cpu", severity="critical",
-        message="Utilisation CPU > 95%", labels={"host": "db-1"},
+        tenant_id="tenant-a",
+        alert_type="high_cpu",
+        severity="critical",
+        message="Utilisation CPU > 95%",
+        labels={"host": "db-1"},
     )
     found = wait_details(result.id, all_sent, what="both notifications sent")
     assert states(found) == {"#a-alerts": "sent", "#a-critical": "sent"}
@@ -30,8 +33,11 @@ def test_critical_alert_reaches_default_and_escalation_channels(clean: Stack) ->
 
 def test_environment_routes_to_its_channel_and_warning_skips_escalation(clean: Stack) -> None:
     result = send_alert.delay(
-        tenant_id="tenant-a", alert_type="disk_full", severity="warning",
-        message="disk 91%", environment="staging",
+        tenant_id="tenant-a",
+        alert_type="disk_full",
+        severity="warning",
+        message="disk 91%",
+        environment="staging",
     )
     found = wait_details(result.id, all_sent)
     assert states(found) == {"#a-staging": "sent"}
@@ -40,7 +46,10 @@ def test_environment_routes_to_its_channel_and_warning_skips_escalation(clean: S
 def test_repeats_fold_into_one_alert_with_a_count(clean: Stack) -> None:
     ids = [
         send_alert.delay(
-            tenant_id="tenant-a", alert_type="high_cpu", severity="warning", message=f"cpu {i}",
+            tenant_id="tenant-a",
+            alert_type="high_cpu",
+            severity="warning",
+            message=f"cpu {i}",
             labels={"host": "web-1"},
         ).id
         for i in range(5)
@@ -70,8 +79,13 @@ def test_same_idempotency_key_is_a_no_op(clean: Stack) -> None:
 
 def test_concurrent_duplicates_store_one_event(clean: Stack) -> None:
     results = [
-        send_alert.delay(tenant_id="tenant-a", alert_type="x", severity="info", message="m",
-                         idempotency_key="same")
+        send_alert.delay(
+            tenant_id="tenant-a",
+            alert_type="x",
+            severity="info",
+            message="m",
+            idempotency_key="same",
+        )
         for _ in range(6)
     ]
     wait_for(lambda: any(details(r.id) for r in results), what="one stored event")
@@ -82,10 +96,12 @@ def test_concurrent_duplicates_store_one_event(clean: Stack) -> None:
 
 
 def test_other_labels_make_another_alert(clean: Stack) -> None:
-    one = send_alert.delay(tenant_id="tenant-a", alert_type="x", severity="info", message="m",
-                           labels={"host": "a"})
-    two = send_alert.delay(tenant_id="tenant-a", alert_type="x", severity="info", message="m",
-                           labels={"host": "b"})
+    one = send_alert.delay(
+        tenant_id="tenant-a", alert_type="x", severity="info", message="m", labels={"host": "a"}
+    )
+    two = send_alert.delay(
+        tenant_id="tenant-a", alert_type="x", severity="info", message="m", labels={"host": "b"}
+    )
     first = wait_details(one.id, all_sent)
     second = wait_details(two.id, all_sent)
     assert first["alert"]["id"] != second["alert"]["id"]

@@ -1,0 +1,1 @@
+"""Slack delivery: clients for webhooks and the Web API, and a local sandbox."""
