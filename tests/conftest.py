@@ -7,6 +7,7 @@ run) and are started embedded otherwise (a laptop with only Python and make).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 import redis
 import yaml
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from tests.services import (
     ROOT,
@@ -194,8 +196,17 @@ def clean(stack: Stack) -> Iterator[Stack]:
     """Empty tables (tenants stay), empty sandbox with Slack's rate limit on."""
     from alerting.db.session import session_scope
 
-    with session_scope() as session:
-        session.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+    for attempt in range(5):
+        try:
+            with session_scope() as session:
+                session.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+            break
+        except OperationalError:
+            # The worker may still be finishing the previous test's tasks: a deadlock with
+            # TRUNCATE's table locks is possible and harmless; try again.
+            if attempt == 4:
+                raise
+            time.sleep(0.2)
     stack.sandbox.reset()
     stack.sandbox.configure(rate_limit=True, burst=1, per_second=1.0)
     yield stack

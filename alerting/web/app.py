@@ -36,25 +36,29 @@ class ActionBody(BaseModel):
     by: str | None = Field(default=None, min_length=1, max_length=200)
 
 
+def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
+    """The tenant of the request's API key; every API call is scoped to it."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise HTTPException(
+            401,
+            "Authorization: expected 'Bearer <tenant API key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    key = authorization.split(" ", 1)[1].strip()
+    with session_scope(request.app.state.settings.postgres_url) as session:
+        found = tenant_for_api_key(session, key)
+    if found is None:
+        raise HTTPException(401, "Authorization: unknown or revoked API key")
+    return Caller(tenant_id=found[0], key_prefix=found[1])
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(title="Slack alerting", version="0.1.0")
-
-    def caller(authorization: Annotated[str | None, Header()] = None) -> Caller:
-        if not authorization or not authorization.lower().startswith("bearer "):
-            raise HTTPException(
-                401,
-                "Authorization: expected 'Bearer <tenant API key>'",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        key = authorization.split(" ", 1)[1].strip()
-        with session_scope(settings.postgres_url) as session:
-            found = tenant_for_api_key(session, key)
-        if found is None:
-            raise HTTPException(401, "Authorization: unknown or revoked API key")
-        return Caller(tenant_id=found[0], key_prefix=found[1])
-
-    CallerDep = Annotated[Caller, Depends(caller)]
+    app.state.settings = settings
 
     @app.exception_handler(InvalidInput)
     async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
