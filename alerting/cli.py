@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ from alerting.domain.errors import AlertingError, InvalidInput
 from alerting.settings import get_settings
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -85,7 +86,8 @@ def worker(
         err_console.print(f"[yellow]warning:[/yellow] tenants not synced yet: {', '.join(unknown)}")
     queues = spec.queues(known)
     name = "shared" if spec.shared else "tenants-" + "-".join(sorted(only))
-    argv = ["worker", "-Q", ",".join(queues), "-n", f"{name}-%i@%h", "-l", loglevel, "-E"]
+    # The pid keeps node names unique when several pools run on one host.
+    argv = ["worker", "-Q", ",".join(queues), "-n", f"{name}-{os.getpid()}@%h", "-l", loglevel]
     if concurrency:
         argv += ["-c", str(concurrency)]
     argv += list(ctx.args)

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     sweep_after_seconds: int = Field(default=30, alias="ALERTING_SWEEP_AFTER_SECONDS", gt=0)
     #: How often beat runs the sweeper, in seconds.
     sweep_interval_seconds: float = Field(default=15.0, alias="ALERTING_SWEEP_INTERVAL", gt=0)
+    #: How often a worker serving all tenants looks for newly synced tenants, in seconds.
+    tenant_poll_seconds: float = Field(default=10.0, alias="ALERTING_TENANT_POLL_SECONDS", gt=0)
     #: Web app bind address.
     web_host: str = Field(default="127.0.0.1", alias="ALERTING_WEB_HOST")
     web_port: int = Field(default=8000, alias="ALERTING_WEB_PORT")

@@ -84,7 +84,10 @@ def run_stack(*, sandbox: bool | None, concurrency: int) -> int:
         if use_sandbox:
             processes["sandbox"] = [*cli, "sandbox", "--port", str(settings.sandbox_port)]
 
+        # Flower listens on 127.0.0.1 only; its API is for the local operator.
+        env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
         table = Table("what", "where", title="alerting is up")
+        table.columns[1].overflow = "fold"
         table.add_row(
             "web API", f"http://{settings.web_host}:{settings.web_port}  (/metrics, /docs)"
         )

@@ -132,6 +132,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "ALERTING_MAX_DELIVERY_ATTEMPTS": "4",
             "ALERTING_SLACK_TIMEOUT": "3",
             "ALERTING_SWEEP_AFTER_SECONDS": "2",
+            "ALERTING_TENANT_POLL_SECONDS": "1",
             "PYTHONUNBUFFERED": "1",
         }
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)

@@ -12,11 +12,9 @@ from celery import Celery, signals
 from alerting.db.repositories import list_tenant_ids
 from alerting.db.session import session_scope
 from alerting.queues import INGEST_QUEUE, MAINTENANCE_QUEUE, tenant_queue
+from alerting.settings import get_settings
 
 log = logging.getLogger(__name__)
-
-#: How often a worker serving all tenants looks for new ones, in seconds.
-TENANT_POLL_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,7 @@ def follow_new_tenants(app: Celery, spec: PoolSpec, served: set[str]) -> None:
         stop = threading.Event()
 
         def poll() -> None:
-            while not stop.wait(TENANT_POLL_SECONDS):
+            while not stop.wait(get_settings().tenant_poll_seconds):
                 try:
                     tenants = known_tenants()
                 except Exception:  # the database may be restarting; try again next round

@@ -28,6 +28,8 @@ MAX_TEXT_CHARS = 40_000
 MAX_CONTEXT_ELEMENTS = 10
 #: Labels shown as fields before the rest are summarised ("… 37 more labels").
 SHOWN_LABELS = 6
+#: Longest label value shown in a message, in characters (the rest is cut with "…").
+MAX_LABEL_SHOWN_CHARS = 200
 
 SEVERITY_EMOJI = {
     Severity.CRITICAL: ":red_circle:",
@@ -83,7 +85,10 @@ class SlackAlertFormatter:
                     text=MarkdownTextObject(text=truncate(_escape(note), MAX_SECTION_CHARS))
                 )
             )
+        # Slack refuses an empty section text; stored alerts always have one, but stay safe.
         message = escape_mrkdwn(alert.message, allow_mentions=options.allow_mentions)
+        if not message.strip():
+            message = "(no message)"
         blocks.append(
             SectionBlock(
                 text=MarkdownTextObject(
@@ -130,14 +135,8 @@ class SlackAlertFormatter:
         if kind is NotificationKind.RESOLVED and alert.resolved_at is not None:
             pairs.append(("Resolved after", _duration(alert.resolved_at - alert.first_seen_at)))
         labels = sorted(alert.labels.items())
-        room = MAX_FIELDS - len(pairs)
-        shown = labels[: min(SHOWN_LABELS, room)]
-        if shown:
-            lines = "\n".join(f"`{_escape(k)}`={_escape(v)}" for k, v in shown)
-            rest = len(labels) - len(shown)
-            if rest:
-                lines += f"\n… {rest} more labels"
-            pairs.append(("Labels", lines))
+        if labels and len(pairs) < MAX_FIELDS:
+            pairs.append(("Labels", _label_lines(labels)))
         return [
             MarkdownTextObject(
                 text=truncate(
@@ -172,6 +171,23 @@ class SlackAlertFormatter:
         if kind is NotificationKind.ACKNOWLEDGED:
             return ACKNOWLEDGED_COLOUR
         return SEVERITY_COLOUR[alert.severity]
+
+
+def _label_lines(labels: list[tuple[str, str]]) -> str:
+    """As many labels as fit one field, then a visible count of the rest."""
+    budget = MAX_FIELD_CHARS - len("*Labels*\n") - len("\n… 9999 more labels")
+    lines: list[str] = []
+    used = 0
+    for key, value in labels[:SHOWN_LABELS]:
+        line = f"`{truncate(_escape(key), 60)}`={truncate(_escape(value), MAX_LABEL_SHOWN_CHARS)}"
+        if used + len(line) + 1 > budget:
+            break
+        lines.append(line)
+        used += len(line) + 1
+    rest = len(labels) - len(lines)
+    if rest:
+        lines.append(f"… {rest} more labels")
+    return "\n".join(lines)
 
 
 def _when(moment: Any) -> str:
