@@ -94,3 +94,20 @@ def _fresh_connections(**_: Any) -> None:
 def _require_broker(**_: Any) -> None:
     settings.require_redis_url()
     settings.require_postgres_url()
+
+
+@signals.celeryd_after_setup.connect
+def _serve_all_tenants_by_default(sender: str, instance: Any, **_: Any) -> None:
+    """A plain ``celery -A workers worker`` (no ``-Q``) serves every tenant, as
+    ``alerting worker`` does, instead of only the ingest queue."""
+    queues = instance.app.amqp.queues
+    # kombu keeps the -Q selection in `_consume_from` (None when no -Q was given).
+    if getattr(queues, "_consume_from", None) is not None:
+        return
+    from workers.pools import PoolSpec, follow_new_tenants, known_tenants
+
+    served: set[str] = set()
+    for tenant_id in known_tenants():
+        queues.select_add(tenant_queue(tenant_id))
+        served.add(tenant_id)
+    follow_new_tenants(instance.app, PoolSpec(), served)

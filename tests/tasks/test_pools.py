@@ -117,3 +117,25 @@ def test_tenants_validate_lists_every_problem(clean: Stack, tmp_path: object) ->
     assert synced.returncode == 1
     listed = subprocess.run(cli("tenants", "list"), env=clean.env, capture_output=True, text=True)
     assert "good" not in listed.stdout.split()
+
+
+def test_plain_celery_worker_serves_every_tenant(clean: Stack) -> None:
+    import socket
+    import sys
+
+    pool = Process(
+        "plain-celery",
+        [sys.executable, "-m", "celery", "-A", "workers", "worker", "-c", "1", "-n", "plain@%h"],
+        clean.env,
+        clean.log_dir,
+    )
+    pool.start()
+    try:
+
+        def plain() -> set[str] | None:
+            return _queues_by_worker(clean).get(f"plain@{socket.gethostname()}")
+
+        queues = wait_for(plain, timeout=30, interval=0.5, what="the plain celery worker")
+        assert {"alerts.ingest", "alerts.t.tenant-a", "alerts.t.tenant-b"} <= queues
+    finally:
+        pool.stop()
