@@ -99,7 +99,7 @@ def worker(
 @main.command()
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 def beat(loglevel: str) -> None:
-    """Run Celery beat (sweeper; escalation ticks)."""
+    """Run Celery beat (the sweeper of stuck work)."""
     from workers.app import app
 
     schedule = get_settings().data_dir / "celerybeat-schedule"

@@ -12,6 +12,7 @@ from typing import Any
 from celery import Celery
 from celery.result import AsyncResult
 
+from alerting.domain.errors import InvalidInput
 from alerting.domain.events import AlertEvent, validate_event
 from alerting.queues import DELIVER_TASK, INGEST_QUEUE, INGEST_TASK, ROUTE_TASK, tenant_queue
 from alerting.settings import get_settings
@@ -55,7 +56,13 @@ class SendAlert:
         event = validate_event(
             dict(kwargs or {}), max_message_chars=get_settings().max_message_chars
         )
-        return publish_event(event, task_id=options.get("task_id"), app=options.get("app"))
+        task_id = options.get("task_id")
+        if task_id is not None:
+            try:
+                uuid.UUID(str(task_id))
+            except ValueError:
+                raise InvalidInput("send_alert", [("task_id", "must be a UUID")]) from None
+        return publish_event(event, task_id=task_id, app=options.get("app"))
 
     def __call__(self, **fields: Any) -> AsyncResult[Any]:
         return self.delay(**fields)

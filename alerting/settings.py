@@ -55,8 +55,6 @@ class Settings(BaseSettings):
     web_port: int = Field(default=8000, alias="ALERTING_WEB_PORT")
     sandbox_port: int = Field(default=8025, alias="ALERTING_SANDBOX_PORT")
     flower_port: int = Field(default=5555, alias="ALERTING_FLOWER_PORT")
-    #: Directory for prometheus_client's multiprocess files (shared by web and workers).
-    metrics_dir: Path | None = Field(default=None, alias="PROMETHEUS_MULTIPROC_DIR")
 
     def require_postgres_url(self) -> str:
         if not self.postgres_url:

@@ -49,7 +49,8 @@ def run_stack(*, sandbox: bool | None, concurrency: int) -> int:
             stale.unlink()  # counters of a previous run's processes would be summed in
         env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
-        has_slack = bool(settings.slack_webhook_url or settings.slack_bot_token)
+        # Delivery posts through webhooks, so only a webhook URL means "real Slack is set".
+        has_slack = bool(settings.slack_webhook_url)
         use_sandbox = (not has_slack) if sandbox is None else sandbox
         sandbox_url = f"http://127.0.0.1:{settings.sandbox_port}"
         if use_sandbox:

@@ -79,9 +79,11 @@ app.conf.update(
     timezone="UTC",
 )
 
-assert settings.retry_max_seconds < settings.visibility_timeout, (
-    "ALERTING_RETRY_MAX_SECONDS must stay below ALERTING_VISIBILITY_TIMEOUT"
-)
+if settings.retry_max_seconds * 2 > settings.visibility_timeout:
+    raise RuntimeError(
+        "ALERTING_RETRY_MAX_SECONDS must stay below half of ALERTING_VISIBILITY_TIMEOUT: "
+        "a retry countdown past the visibility timeout is delivered twice by Redis"
+    )
 
 
 @signals.worker_process_init.connect
@@ -90,6 +92,7 @@ def _fresh_connections(**_: Any) -> None:
     dispose_engines()
 
 
+@signals.beat_init.connect
 @signals.celeryd_init.connect
 def _require_broker(**_: Any) -> None:
     settings.require_redis_url()

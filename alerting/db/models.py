@@ -146,9 +146,10 @@ class Notification(Base):
     event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("alert_events.id", ondelete="CASCADE"))
     #: firing | acknowledged | resolved
     kind: Mapped[str] = mapped_column(String(32))
-    channel: Mapped[str] = mapped_column(String(80))
-    #: Where it was meant to go when it was re-routed to the fallback channel.
-    original_channel: Mapped[str | None] = mapped_column(String(80))
+    channel: Mapped[str] = mapped_column(String(100))
+    #: Where it was meant to go when it was re-routed to the fallback channel, and why.
+    original_channel: Mapped[str | None] = mapped_column(String(100))
+    rerouted_because: Mapped[str | None] = mapped_column(String(200))
     state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     #: Celery task id holding the ``sending`` claim; a redelivery of that same task may resume.

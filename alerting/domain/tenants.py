@@ -14,10 +14,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from alerting.domain.errors import InvalidInput, pydantic_problems
-from alerting.domain.events import TenantId
+from alerting.domain.events import ENVIRONMENT_RE, TenantId
 
 #: A channel name (``#alerts-prod``) or a channel id (``C0123ABCD``).
-CHANNEL_RE = re.compile(r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CGD][A-Z0-9]{6,})$")
+CHANNEL_RE = re.compile(r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CGD][A-Z0-9]{6,20})$")
 SUPPORTED_LANGUAGES = ("en", "fr", "de")
 
 
@@ -70,6 +70,19 @@ class SlackConfig(BaseModel):
         for lang in value:
             if lang not in SUPPORTED_LANGUAGES:
                 raise ValueError(f"{lang!r} is not supported; use {', '.join(SUPPORTED_LANGUAGES)}")
+        return value
+
+    @field_validator("environments")
+    @classmethod
+    def _environment_names(
+        cls, value: dict[str, EnvironmentConfig]
+    ) -> dict[str, EnvironmentConfig]:
+        for name in value:
+            if not ENVIRONMENT_RE.match(name):
+                raise ValueError(
+                    f"{name!r} is not an environment name: lowercase letters, digits, '-', '_' "
+                    "(events use the same form, so any other name would never match)"
+                )
         return value
 
     @field_validator("webhook_url")

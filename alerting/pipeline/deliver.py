@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from alerting.db.models import Alert, Notification
@@ -35,6 +36,11 @@ log = logging.getLogger(__name__)
 FINAL_STATES = frozenset({"sent", "dead", "rerouted"})
 #: Extra seconds, past the HTTP timeout, before another task may take over a ``sending`` claim.
 CLAIM_GRACE_SECONDS = 5.0
+
+
+def claim_stale_seconds(settings: Settings) -> float:
+    """How long a ``sending`` claim is trusted: connect and read may each take the timeout."""
+    return 2 * settings.slack_timeout + CLAIM_GRACE_SECONDS
 
 
 @dataclass(slots=True)
@@ -91,7 +97,7 @@ def _claim(
         return DeliveryResult(n.state)
     current = now()
     if n.state == "sending" and n.claim_token != token and n.claimed_at is not None:
-        stale_after = timedelta(seconds=settings.slack_timeout + CLAIM_GRACE_SECONDS)
+        stale_after = timedelta(seconds=claim_stale_seconds(settings))
         if current - n.claimed_at < stale_after:
             # Another task is posting it right now; two posts would be a double message.
             return DeliveryResult("sending")
@@ -106,7 +112,7 @@ def _claim(
     alert = session.get_one(Alert, n.alert_id)
     notes: tuple[str, ...] = ()
     if n.original_channel:
-        notes = (f"Re-routed here: {n.original_channel} refused it ({n.last_error}).",)
+        notes = (f"Re-routed here: {n.original_channel} refused it ({n.rerouted_because}).",)
     payload = SlackAlertFormatter().format(
         alert_view(alert, tenant),
         NotificationKind(n.kind),
@@ -161,6 +167,8 @@ def _record(
         # Slack said exactly when; a 429 is not a failure of this message, so no attempt is used.
         n.attempts -= 1
         wait = outcome.retry_after if outcome.retry_after is not None else 1.0
+        # Never past the broker's visibility timeout, or Redis would deliver the retry twice.
+        wait = min(wait, settings.retry_max_seconds)
         return _schedule_retry(session, n, wait, detail, "rate_limited")
 
     if outcome.kind is OutcomeKind.TRANSIENT:
@@ -219,24 +227,28 @@ def _reroute(
     detail: dict[str, object],
 ) -> DeliveryResult:
     n.state = "rerouted"
-    copy_id = uuid.uuid4()
-    session.add(
-        Notification(
-            id=copy_id,
+    # The event may already have a message for the fallback channel (it was routed there
+    # too, or an earlier follow-up was re-routed): then that one tells the story.
+    copy_id = session.execute(
+        insert(Notification)
+        .values(
+            id=uuid.uuid4(),
             tenant_id=n.tenant_id,
             alert_id=n.alert_id,
             event_id=n.event_id,
             kind=n.kind,
             channel=fallback,
             original_channel=n.channel,
+            rerouted_because=(outcome.error or "")[:200],
             state="pending",
             attempts=0,
-            last_error=outcome.error,
         )
-    )
+        .on_conflict_do_nothing()
+        .returning(Notification.id)
+    ).scalar_one_or_none()
     n.last_error = f"{outcome.error}; re-routed to {fallback}"
     _audit(session, n, "notification.rerouted", detail, reason=outcome.error, fallback=fallback)
-    return DeliveryResult("rerouted", follow_ups=[copy_id])
+    return DeliveryResult("rerouted", follow_ups=[copy_id] if copy_id else [])
 
 
 def alert_view(alert: Alert, tenant: TenantRecord) -> AlertView:

@@ -84,7 +84,7 @@ def _channels_for(
             .where(
                 Notification.alert_id == event.alert_id,
                 Notification.kind == NotificationKind.FIRING.value,
-                Notification.state != "dead",
+                Notification.state.not_in(("dead", "rerouted")),
             )
             .order_by(Notification.created_at)
         ).all()

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from alerting.db.models import AlertEventRow, Notification
 from alerting.db.repositories import now
-from alerting.pipeline.deliver import CLAIM_GRACE_SECONDS
+from alerting.pipeline.deliver import claim_stale_seconds
 from alerting.settings import Settings
 
 #: Rows handled per sweep; the next sweep continues where a large backlog left off.
@@ -40,7 +40,7 @@ def find_stuck_work(session: Session, settings: Settings) -> SweepResult:
     result.events = [(row.tenant_id, row.id) for row in events]
 
     stale_claim = current - timedelta(
-        seconds=settings.slack_timeout + CLAIM_GRACE_SECONDS + settings.sweep_after_seconds
+        seconds=claim_stale_seconds(settings) + settings.sweep_after_seconds
     )
     rows = session.execute(
         select(Notification.tenant_id, Notification.id)

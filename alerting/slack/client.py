@@ -16,6 +16,7 @@ Outcome table (webhooks). Anything not listed: 4xx → permanent, 5xx → transi
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -86,7 +87,8 @@ class SlackWebhookHandler:
         self.timeout = timeout
 
     def post(self, url: str, payload: dict[str, Any]) -> DeliveryOutcome:
-        client = WebhookClient(url, timeout=int(max(1, self.timeout)), retry_handlers=[])
+        # slack_sdk takes whole seconds; round up so a short timeout is never zero.
+        client = WebhookClient(url, timeout=math.ceil(self.timeout), retry_handlers=[])
         started = time.perf_counter()
         try:
             response = client.send_dict(payload)

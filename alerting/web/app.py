@@ -33,7 +33,7 @@ class Caller(BaseModel):
 
 
 class ActionBody(BaseModel):
-    by: str | None = Field(default=None, min_length=1, max_length=200)
+    by: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"\S")
 
 
 def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:

@@ -79,6 +79,25 @@ def test_missing_channel_goes_to_the_fallback_channel(clean: Stack) -> None:
     assert _audit(found, "notification.rerouted")[0]["fallback"] == "#a-fallback"
 
 
+def test_follow_ups_of_a_rerouted_alert_go_where_it_was_announced(clean: Stack) -> None:
+    from alerting import SlackAlertManager
+
+    clean.sandbox.configure(rate_limit=False)
+    clean.sandbox.channel_state("#a-alerts", "missing")
+    result = send_alert.delay(tenant_id="tenant-a", alert_type="x", severity="error", message="m")
+    wait_details(result.id, lambda d: states(d) == {"#a-alerts": "rerouted", "#a-fallback": "sent"})
+    SlackAlertManager().acknowledge(result.id, by="alice")
+    found = wait_details(
+        result.id,
+        lambda d: any(
+            n["kind"] == "acknowledged" and n["state"] == "sent" for n in d["notifications"]
+        ),
+    )
+    acks = [n for n in found["notifications"] if n["kind"] == "acknowledged"]
+    assert [(n["channel"], n["state"]) for n in acks] == [("#a-fallback", "sent")]
+    assert len(clean.sandbox.messages("#a-fallback")) == 2
+
+
 def test_network_failures_end_dead_after_the_attempt_limit(clean: Stack) -> None:
     clean.sandbox.fault("#b-alerts", responses=[500] * 10)
     result = send_alert.delay(tenant_id="tenant-b", alert_type="x", severity="error", message="m")

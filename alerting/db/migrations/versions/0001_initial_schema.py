@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 15:47:01.346300
+Create Date: 2026-11-26 16:08:25.443790
 """
 
 from __future__ import annotations
@@ -154,8 +154,9 @@ def upgrade() -> None:
         sa.Column("alert_id", sa.UUID(), nullable=False),
         sa.Column("event_id", sa.UUID(), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("channel", sa.String(length=80), nullable=False),
-        sa.Column("original_channel", sa.String(length=80), nullable=True),
+        sa.Column("channel", sa.String(length=100), nullable=False),
+        sa.Column("original_channel", sa.String(length=100), nullable=True),
+        sa.Column("rerouted_because", sa.String(length=200), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("claim_token", sa.String(length=64), nullable=True),
