@@ -388,6 +388,21 @@ def tenants_create_key(tenant_id: str, label: str | None) -> None:
     click.echo(key)
 
 
+@tenants.command("revoke-key")
+@click.argument("tenant_id")
+@click.argument("prefix")
+def tenants_revoke_key(tenant_id: str, prefix: str) -> None:
+    """Revoke a tenant's API key by its first 10 characters (shown in the audit log)."""
+    from alerting.db.repositories import revoke_api_key
+    from alerting.db.session import session_scope
+
+    with session_scope() as session:
+        count = revoke_api_key(session, tenant_id, prefix)
+    if not count:
+        _fail(f"no active key of {tenant_id} starts with {prefix[:10]!r}")
+    click.echo(f"{count} key revoked")
+
+
 # --- database --------------------------------------------------------------------------
 
 

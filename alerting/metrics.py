@@ -8,6 +8,7 @@ Workers and the web app are separate processes; with ``PROMETHEUS_MULTIPROC_DIR`
 from __future__ import annotations
 
 import os
+import socket
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -16,7 +17,14 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Files are named by process; the host name keeps containers that share the folder (and
+    # may reuse pids) from writing into each other's files.
+    _host = socket.gethostname()
+    values.ValueClass = values.MultiProcessValue(lambda: f"{_host}_{os.getpid()}")  # type: ignore[no-untyped-call]
 
 EVENTS = Counter(
     "alerting_events_total", "Alert events ingested, by what they did", ["tenant", "action"]

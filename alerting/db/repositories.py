@@ -108,6 +108,27 @@ def create_api_key(session: Session, tenant_id: str, label: str | None = None) -
     return key
 
 
+def revoke_api_key(session: Session, tenant_id: str, prefix: str) -> int:
+    """Revoke the tenant's keys starting with ``prefix``; returns how many were revoked."""
+    keys = session.scalars(
+        select(ApiKey).where(
+            ApiKey.tenant_id == tenant_id,
+            ApiKey.prefix == prefix[:10],
+            ApiKey.revoked_at.is_(None),
+        )
+    ).all()
+    for key in keys:
+        key.revoked_at = now()
+        audit(
+            session,
+            tenant_id=tenant_id,
+            actor="system:cli",
+            action="api_key.revoked",
+            prefix=key.prefix,
+        )
+    return len(keys)
+
+
 def tenant_for_api_key(session: Session, key: str) -> tuple[str, str] | None:
     """(tenant id, key prefix) for a valid, unrevoked key."""
     row = session.execute(

@@ -23,7 +23,7 @@ APP_ENV = {
     "POSTGRES_URL": "postgresql://alerting:alerting@postgres:5432/alerting",
     "REDIS_URL": "redis://redis:6379/0",
     "ALERTING_TENANTS_DIR": "/app/config/tenants",
-    "PROMETHEUS_MULTIPROC_DIR": "/tmp/metrics",
+    "PROMETHEUS_MULTIPROC_DIR": "/metrics",
 }
 PASSED_THROUGH = {
     "SLACK_WEBHOOK_URL",
@@ -120,10 +120,13 @@ def test_startup_order(services: dict[str, Any]) -> None:
 def test_commands_and_ports(services: dict[str, Any]) -> None:
     assert _command(services["migrate"]).endswith("alerting db upgrade && alerting tenants sync")
     assert _command(services["web"]) == "alerting web"
-    assert _command(services["worker-shared"]) == "alerting worker --exclude-tenants big-tenant"
+    # The dedicated tenant is served by its own pool only.
+    assert (
+        _command(services["worker-shared"]) == "alerting worker --exclude-tenants spotify-tenant-1"
+    )
     assert _command(services["worker-dedicated"]) == "alerting worker --tenants spotify-tenant-1"
     assert _command(services["beat"]) == "alerting beat"
-    assert _command(services["flower"]) == "celery -A workers flower --port=5555"
+    assert "celery -A workers flower --port=5555 --basic-auth=" in _command(services["flower"])
     assert services["web"]["environment"]["ALERTING_WEB_HOST"] == "0.0.0.0"
     assert (8000, 8000) in _published_ports(services["web"])
     assert (5555, 5555) in _published_ports(services["flower"])

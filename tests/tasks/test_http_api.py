@@ -62,6 +62,25 @@ def test_keys_are_required_and_stored_hashed(api: TestClient) -> None:
     assert all(key not in (row.key_hash, row.prefix) for row in stored)
 
 
+def test_a_revoked_key_is_refused(api: TestClient, clean: Stack) -> None:
+    import subprocess
+
+    from tests.services import cli
+
+    headers = _key("tenant-a")
+    body = {"alert_type": "x", "severity": "info", "message": "m"}
+    assert api.post("/api/v1/alerts", json=body, headers=headers).status_code == 202
+    prefix = headers["Authorization"].split()[1][:10]
+    done = subprocess.run(
+        cli("tenants", "revoke-key", "tenant-a", prefix),
+        env=clean.env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert api.post("/api/v1/alerts", json=body, headers=headers).status_code == 401
+
+
 def test_bad_input_names_the_field(api: TestClient) -> None:
     headers = _key("tenant-a")
     resp = api.post(
