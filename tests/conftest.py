@@ -52,6 +52,8 @@ TEST_TENANTS: dict[str, dict[str, Any]] = {
             "languages": ["de", "en"],
             # Filled in with the sandbox's address: exercises a tenant's own (encrypted) webhook.
             "webhook_url": None,
+            "channel_webhooks": {"#b-ops": None},
+            "environments": {"ops": {"channel": "#b-ops"}},
         },
     },
 }
@@ -88,8 +90,11 @@ def _write_tenants(directory: Path, sandbox: Sandbox) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for tenant_id, data in TEST_TENANTS.items():
         data = yaml.safe_load(yaml.safe_dump(data))
-        if "webhook_url" in data["slack_config"]:
-            data["slack_config"]["webhook_url"] = sandbox.webhook_url(f"T0B/B0B/{tenant_id}")
+        slack = data["slack_config"]
+        if "webhook_url" in slack:
+            slack["webhook_url"] = sandbox.webhook_url(f"T0B/B0B/{tenant_id}")
+        for channel in slack.get("channel_webhooks", {}):
+            slack["channel_webhooks"][channel] = sandbox.webhook_url(f"T0B/B0C/{channel[1:]}")
         (directory / f"{tenant_id}.yaml").write_text(yaml.safe_dump(data))
 
 

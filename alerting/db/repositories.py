@@ -33,6 +33,10 @@ class TenantRecord:
     config: TenantConfig
     #: Decrypted secrets; never logged, never audited.
     webhook_url: str | None
+    channel_webhooks: dict[str, str]
+
+    def webhook_for(self, channel: str) -> str | None:
+        return self.channel_webhooks.get(channel) or self.webhook_url
 
 
 def save_tenant(session: Session, config: TenantConfig, box: SecretBox) -> bool:
@@ -42,6 +46,9 @@ def save_tenant(session: Session, config: TenantConfig, box: SecretBox) -> bool:
     for key in SECRET_FIELDS:
         if slack.get(key):
             slack[key] = box.encrypt(slack[key])
+    slack["channel_webhooks"] = {
+        channel: box.encrypt(url) for channel, url in slack.get("channel_webhooks", {}).items()
+    }
     stmt = insert(Tenant).values(id=config.tenant_id, name=config.name, config=data)
     upsert = stmt.on_conflict_do_update(
         index_elements=[Tenant.id],
@@ -61,9 +68,15 @@ def load_tenant(session: Session, tenant_id: str, box: SecretBox) -> TenantRecor
     for key in SECRET_FIELDS:
         stored = slack.pop(key, None)
         secrets_[key] = box.decrypt(stored) if stored else None
+    channel_webhooks = {
+        channel: box.decrypt(stored)
+        for channel, stored in slack.pop("channel_webhooks", {}).items()
+    }
     data["slack_config"] = slack
     config = TenantConfig.model_validate(data)
-    return TenantRecord(config=config, webhook_url=secrets_["webhook_url"])
+    return TenantRecord(
+        config=config, webhook_url=secrets_["webhook_url"], channel_webhooks=channel_webhooks
+    )
 
 
 def tenant_exists(session: Session, tenant_id: str) -> bool:

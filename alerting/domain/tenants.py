@@ -30,6 +30,12 @@ def check_channel(value: str) -> str:
     return value
 
 
+def _check_url(value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
 class EnvironmentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -54,6 +60,10 @@ class SlackConfig(BaseModel):
     languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
     #: Incoming webhook for this tenant; unset means the operator's SLACK_WEBHOOK_URL.
     webhook_url: str | None = None
+    #: Incoming webhooks per channel. Slack's current webhooks post to the one channel they
+    #: were created for and ignore a ``channel`` field, so multi-channel routing in webhook
+    #: mode needs one per channel; a channel without one uses ``webhook_url``.
+    channel_webhooks: dict[str, str] = Field(default_factory=dict)
     #: Per-environment channel overrides, e.g. ``staging: {channel: "#alerts-staging"}``.
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     #: Let ``<!channel>``/``<@U…>`` in alert text notify people (escaped otherwise).
@@ -88,8 +98,14 @@ class SlackConfig(BaseModel):
     @field_validator("webhook_url")
     @classmethod
     def _webhook(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL")
+        return None if value is None else _check_url(value)
+
+    @field_validator("channel_webhooks")
+    @classmethod
+    def _channel_webhooks(cls, value: dict[str, str]) -> dict[str, str]:
+        for channel, url in value.items():
+            check_channel(channel)
+            _check_url(url)
         return value
 
 

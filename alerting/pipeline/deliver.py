@@ -124,7 +124,7 @@ def _claim(
     n.claimed_at = current
     n.attempts += 1
     n.updated_at = current
-    url = tenant.webhook_url or (
+    url = tenant.webhook_for(n.channel) or (
         settings.slack_webhook_url.get_secret_value() if settings.slack_webhook_url else None
     )
     return _Claim(n.tenant_id, n.channel, url, payload, n.attempts)

@@ -115,6 +115,27 @@ def test_tenant_webhook_is_used_and_never_shown(clean: Stack) -> None:
     assert "T0B/B0B" not in str(found), "the tenant's webhook URL must not leak into details"
 
 
+def test_a_channel_with_its_own_webhook_uses_it(clean: Stack) -> None:
+    result = send_alert.delay(
+        tenant_id="tenant-b", alert_type="x", severity="error", message="m", environment="ops"
+    )
+    wait_details(result.id, all_sent)
+    (message,) = clean.sandbox.messages("#b-ops")
+    assert message["webhook_path"] == "T0B/B0C/b-ops"
+
+
+def test_tenant_secrets_are_encrypted_at_rest(clean: Stack) -> None:
+    from sqlalchemy import text
+
+    from alerting.db.session import session_scope
+
+    with session_scope() as session:
+        stored = session.execute(
+            text("SELECT config::text FROM tenants WHERE id = 'tenant-b'")
+        ).scalar_one()
+    assert "T0B/B0B" not in stored and "T0B/B0C" not in stored and "$encrypted" in stored
+
+
 def test_unknown_tenant_is_refused_by_the_worker(clean: Stack) -> None:
     from alerting.domain.events import AlertEvent
     from alerting.producer import publish_event
