@@ -11,7 +11,7 @@ from pathlib import Path
 import requests
 
 from tests.conftest import Stack
-from tests.services import ROOT, cli, free_port, fresh_database, wait_for
+from tests.services import ROOT, cli, free_ports, fresh_database, wait_for
 
 
 def _children(pid: int) -> set[int]:
@@ -42,7 +42,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_up_runs_the_stack_and_ctrl_c_stops_it(stack: Stack, tmp_path: object) -> None:
-    ports = {name: free_port() for name in ("web", "sandbox", "flower")}
+    ports = dict(zip(("web", "sandbox", "flower"), free_ports(3), strict=True))
     env = {
         **stack.env,
         "POSTGRES_URL": fresh_database(stack.postgres_url, "alerting_up_test"),
