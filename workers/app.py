@@ -51,7 +51,13 @@ app.conf.update(
     # Redis redelivers an unacknowledged message after this long; every retry countdown
     # (ALERTING_RETRY_MAX_SECONDS, Retry-After) stays far below it, or a scheduled retry
     # would be delivered twice.
-    broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+    # Redis pub/sub ignores database numbers: prefix the fanout channels (events, broadcast
+    # control) with the database so stacks sharing one Redis server do not see each other.
+    broker_transport_options={
+        "visibility_timeout": settings.visibility_timeout,
+        "fanout_prefix": True,
+        "fanout_patterns": True,
+    },
     task_serializer="json",
     accept_content=["json"],
     result_backend=None,
