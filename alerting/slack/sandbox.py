@@ -1288,6 +1288,12 @@ def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _mrkdwn(value: Any) -> str:
+    """Message text as Slack shows it: its three escapes undone, then made safe for HTML."""
+    text = str(value).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return _esc(text)
+
+
 def _colour(value: Any) -> str:
     # Only known-safe values reach the style attribute; escaping alone would not stop CSS
     # injection there.
@@ -1310,10 +1316,10 @@ def _render_blocks(blocks: Sequence[Any]) -> str:
         elif kind == "section":
             text = _plain(block.get("text"))
             if text:
-                parts.append(f'<div class="text">{_esc(text)}</div>')
+                parts.append(f'<div class="text">{_mrkdwn(text)}</div>')
             fields = block.get("fields")
             if isinstance(fields, list) and fields:
-                cells = "".join(f"<div>{_esc(_plain(f) or '')}</div>" for f in fields)
+                cells = "".join(f"<div>{_mrkdwn(_plain(f) or '')}</div>" for f in fields)
                 parts.append(f'<div class="fields">{cells}</div>')
         elif kind == "context":
             elements = block.get("elements")
@@ -1335,7 +1341,7 @@ def _render_attachment(attachment: JSON) -> str:
         if attachment.get(key):
             parts.append(f'<div class="hdr">{_esc(attachment[key])}</div>')
     if attachment.get("text"):
-        parts.append(f'<div class="text">{_esc(attachment["text"])}</div>')
+        parts.append(f'<div class="text">{_mrkdwn(attachment["text"])}</div>')
     fields = attachment.get("fields")
     if isinstance(fields, list) and fields:
         cells = "".join(
@@ -1364,7 +1370,7 @@ def _render_message(message: Message, replies: Sequence[Message]) -> str:
         meta.append(f'<span class="badge">{_esc(message.metadata.get("event_type", ""))}</span>')
     parts = [f'<div class="msg"><div class="meta">{" ".join(meta)}</div>']
     if message.text:
-        parts.append(f'<div class="text">{_esc(message.text)}</div>')
+        parts.append(f'<div class="text">{_mrkdwn(message.text)}</div>')
     parts.append(_render_blocks(message.blocks))
     parts.extend(_render_attachment(a) for a in message.attachments)
     if replies:

@@ -113,7 +113,7 @@ def test_up_runs_the_stack_and_ctrl_c_stops_it(stack: Stack, tmp_path: object) -
 
         wait_for(delivered, timeout=30, what="the alert in the sandbox (worker started by up)")
         page = requests.get(f"{sandbox}/", timeout=2).text
-        assert "Utilisation CPU" in page and "#critical-alerts" in page
+        assert "Utilisation CPU &gt; 95%" in page and "#critical-alerts" in page
         metrics = requests.get(f"http://127.0.0.1:{ports['web']}/metrics", timeout=2).text
         assert (
             'alerting_notifications_total{outcome="sent",tenant="spotify-tenant-1"} 2.0' in metrics
