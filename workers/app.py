@@ -6,6 +6,9 @@ from typing import Any
 
 from celery import Celery, signals
 from kombu import Queue
+from kombu.exceptions import OperationalError as KombuOperationalError
+from sqlalchemy.exc import InterfaceError
+from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 
 from alerting.db.session import dispose_engines
 from alerting.queues import (
@@ -20,6 +23,16 @@ from alerting.queues import (
 from alerting.settings import get_settings
 
 settings = get_settings()
+
+#: For every task: the database or the broker being briefly away is retried with backoff,
+#: never a reason to drop (and, with late acks, acknowledge) the work in hand.
+INFRASTRUCTURE_RETRY: dict[str, Any] = {
+    "autoretry_for": (SQLAlchemyOperationalError, InterfaceError, KombuOperationalError),
+    "retry_backoff": 1,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": None,
+}
 
 app = Celery(
     "alerting",
@@ -71,9 +84,9 @@ app.conf.update(
     task_queues=[Queue(INGEST_QUEUE), Queue(MAINTENANCE_QUEUE)],
     task_create_missing_queues=True,
     task_routes=(route_task,),
-    # Flower and `celery events` see tasks only when workers publish events.
-    worker_send_task_events=True,
-    task_send_sent_event=True,
+    # Task events cost the worker a third of its own CPU per alert. They are off until someone
+    # watches: Flower (and `celery control enable_events`) switches them on in running workers.
+    worker_send_task_events=False,
     worker_hijack_root_logger=False,
     beat_schedule={
         "sweep-stuck-work": {

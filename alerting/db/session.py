@@ -12,6 +12,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from alerting.settings import get_settings
 
 _engines: dict[tuple[int, str], Engine] = {}
+_factories: dict[Engine, sessionmaker[Session]] = {}
+#: Seconds after which a pooled connection is replaced, so connections dropped by a restarted
+#: server or a proxy's idle timeout are not reused for long. Cheaper than a ping per checkout.
+POOL_RECYCLE_SECONDS = 300
 
 
 def normalise_url(url: str) -> str:
@@ -29,7 +33,9 @@ def get_engine(url: str | None = None) -> Engine:
     key = (os.getpid(), url)
     engine = _engines.get(key)
     if engine is None:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        # No pre-ping: it costs a round trip per transaction. A connection that died anyway fails
+        # its transaction, and every task is idempotent with late acks, so it simply runs again.
+        engine = create_engine(url, pool_recycle=POOL_RECYCLE_SECONDS, pool_size=5, max_overflow=5)
         _engines[key] = engine
     return engine
 
@@ -37,7 +43,10 @@ def get_engine(url: str | None = None) -> Engine:
 @contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
     """A transaction: commit on success, roll back on error."""
-    factory = sessionmaker(bind=get_engine(url), expire_on_commit=False)
+    engine = get_engine(url)
+    factory = _factories.get(engine)
+    if factory is None:
+        factory = _factories[engine] = sessionmaker(bind=engine, expire_on_commit=False)
     with factory() as session, session.begin():
         yield session
 
@@ -46,3 +55,4 @@ def dispose_engines() -> None:
     for engine in _engines.values():
         engine.dispose(close=False)
     _engines.clear()
+    _factories.clear()

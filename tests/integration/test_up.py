@@ -118,6 +118,36 @@ def test_up_runs_the_stack_and_ctrl_c_stops_it(stack: Stack, tmp_path: object) -
         assert (
             'alerting_notifications_total{outcome="sent",tenant="spotify-tenant-1"} 2.0' in metrics
         )
+        # Flower switches task events on in the worker; from then on it lists the tasks.
+        flower = f"http://127.0.0.1:{ports['flower']}"
+
+        sends = iter(range(1000))
+
+        def flower_lists_deliveries() -> bool:
+            # A new alert each time (a repeat would not be delivered again).
+            subprocess.run(
+                cli(
+                    "send",
+                    "--tenant",
+                    "acme-payments",
+                    "--type",
+                    "disk_full",
+                    "--severity",
+                    "warning",
+                    "--message",
+                    "disk 91%",
+                    "--label",
+                    f"n={next(sends)}",
+                ),
+                env=env,
+                capture_output=True,
+                timeout=60,
+                check=True,
+            )
+            tasks = requests.get(f"{flower}/api/tasks", timeout=2).json()
+            return any(t.get("name") == "alerting.deliver" for t in tasks.values())
+
+        wait_for(flower_lists_deliveries, timeout=40, interval=1, what="Flower to show tasks")
         processes = _children(up.pid)
         assert len(processes) >= 5
     finally:

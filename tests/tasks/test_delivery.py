@@ -177,3 +177,29 @@ def test_work_stuck_between_commit_and_broker_is_swept(clean: Stack) -> None:
     found = wait_details(str(event_id), all_sent, what="the swept event delivered")
     assert len(clean.sandbox.messages("#b-alerts")) == 1
     assert found["alert"]["message"] == "lost?"
+
+
+def test_database_connections_dropped_under_the_worker_lose_nothing(clean: Stack) -> None:
+    """As after a Postgres restart: every pooled connection of the worker is dead."""
+    from sqlalchemy import text
+
+    from alerting.db.session import session_scope
+
+    first = send_alert.delay(tenant_id="tenant-b", alert_type="warm", severity="info", message="m")
+    wait_details(first.id, all_sent)
+    with session_scope() as session:
+        killed = session.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+    assert killed >= 1
+    clean.sandbox.configure(rate_limit=False)
+    ids = [
+        send_alert.delay(tenant_id="tenant-b", alert_type=f"t{i}", severity="info", message="m").id
+        for i in range(5)
+    ]
+    for event_id in ids:
+        wait_details(event_id, all_sent, timeout=30, what="delivery after the connections died")
+    assert len(clean.sandbox.messages("#b-alerts")) == 6

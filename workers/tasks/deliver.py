@@ -10,10 +10,10 @@ from alerting.producer import enqueue_deliver
 from alerting.queues import DELIVER_TASK
 from alerting.secrets import SecretBox
 from alerting.settings import get_settings
-from workers.app import app
+from workers.app import INFRASTRUCTURE_RETRY, app
 
 
-@app.task(name=DELIVER_TASK, bind=True, max_retries=None)
+@app.task(name=DELIVER_TASK, bind=True, **INFRASTRUCTURE_RETRY)
 def deliver(self: Task[Any, Any], tenant_id: str, notification_id: str) -> str:
     settings = get_settings()
     key = settings.secret_key.get_secret_value() if settings.secret_key else None

@@ -14,12 +14,12 @@ from alerting.pipeline.ingest import ingest_event
 from alerting.producer import enqueue_route
 from alerting.queues import INGEST_TASK
 from alerting.settings import get_settings
-from workers.app import app
+from workers.app import INFRASTRUCTURE_RETRY, app
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name=INGEST_TASK, bind=True)
+@app.task(name=INGEST_TASK, bind=True, **INFRASTRUCTURE_RETRY)
 def ingest(self: Task[Any, Any], event: dict[str, Any]) -> str:
     """Validate again (the broker is an edge too), store, and only after commit route."""
     try:

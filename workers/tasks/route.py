@@ -8,10 +8,10 @@ from alerting.producer import enqueue_deliver
 from alerting.queues import ROUTE_TASK
 from alerting.secrets import SecretBox
 from alerting.settings import get_settings
-from workers.app import app
+from workers.app import INFRASTRUCTURE_RETRY, app
 
 
-@app.task(name=ROUTE_TASK)
+@app.task(name=ROUTE_TASK, **INFRASTRUCTURE_RETRY)
 def route(tenant_id: str, event_id: str) -> int:
     box = SecretBox(_secret_key())
     with session_scope() as session:

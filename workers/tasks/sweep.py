@@ -7,12 +7,12 @@ from alerting.pipeline.sweep import find_stuck_work
 from alerting.producer import enqueue_deliver, enqueue_route
 from alerting.queues import SWEEP_TASK
 from alerting.settings import get_settings
-from workers.app import app
+from workers.app import INFRASTRUCTURE_RETRY, app
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name=SWEEP_TASK)
+@app.task(name=SWEEP_TASK, **INFRASTRUCTURE_RETRY)
 def sweep() -> dict[str, int]:
     with session_scope() as session:
         found = find_stuck_work(session, get_settings())

@@ -1,0 +1,134 @@
+"""``python -m bench``: see the package docstring; ``--help`` for the options."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from rich.table import Table
+
+from bench.harness import ROOT, bench_stack
+from bench.measure import measure_alerts, measure_latency, measure_noops, warm_up_alerts
+from bench.report import make_console, render
+
+#: Warm-up sizes: enough for every pool process to import, connect and run each code path.
+NOOP_WARMUP = 500
+ALERT_WARMUP = 60
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="No-op Celery tasks/s vs. alerts/s end to end, and latency at a steady rate.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--alerts", type=int, default=2000, help="alerts in the throughput run")
+    parser.add_argument("--noops", type=int, default=5000, help="no-op tasks in their run")
+    parser.add_argument("--concurrency", type=int, default=2, help="worker processes (both)")
+    parser.add_argument(
+        "--steady-seconds", type=float, default=15.0, help="length of the latency run"
+    )
+    parser.add_argument("--rate", type=float, default=20.0, help="alerts/s in the latency run")
+    parser.add_argument(
+        "--log-dir",
+        type=Path,
+        default=None,
+        help="worker and sandbox logs (default .alerting/bench-logs/<time>)",
+    )
+    parser.add_argument(
+        "--py-spy",
+        action="store_true",
+        help="afterwards, one more alert throughput run sampled by py-spy (pip install py-spy)",
+    )
+    return parser
+
+
+def _command_line(argv: Sequence[str]) -> str:
+    """How to run exactly this again, services included (passwords hidden)."""
+    from sqlalchemy import make_url
+
+    prefix: list[str] = []
+    for name in ("POSTGRES_URL", "REDIS_URL"):
+        value = os.environ.get(name)
+        if value:
+            try:
+                shown = make_url(value).render_as_string(hide_password=True)
+            except Exception:  # a Redis URL is not an SQLAlchemy URL; show it as given
+                shown = value
+            prefix.append(f"{name}={shown}")
+    python = Path(sys.executable)
+    exe = str(python.relative_to(ROOT)) if python.is_relative_to(ROOT) else str(python)
+    return shlex.join([*prefix, exe, "-m", "bench", *argv])
+
+
+class Terminated(BaseException):
+    """SIGTERM/SIGHUP: unwinds through bench_stack's clean-up like Ctrl-C does."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise Terminated(signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(args_list)
+    if min(args.alerts, args.noops, args.concurrency) < 1 or args.rate <= 0:
+        _parser().error("--alerts, --noops, --concurrency and --rate must be positive")
+    command = _command_line(args_list)  # before bench_stack points the environment elsewhere
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminate)
+
+    console = make_console()
+    log_dir: Path = args.log_dir or ROOT / ".alerting" / "bench-logs" / time.strftime(
+        "%Y%m%d-%H%M%S"
+    )
+
+    def log(message: str) -> None:
+        console.log(message, highlight=False)
+
+    extra: list[Table] = []
+    try:
+        with bench_stack(args.concurrency, log_dir) as stack:
+            where = "embedded" if stack.embedded else "from POSTGRES_URL/REDIS_URL"
+            log(f"services {where}; broker {stack.redis_url}; logs in {log_dir}")
+
+            worker = stack.start_noop_worker()
+            noop = measure_noops(stack, worker, args.noops, NOOP_WARMUP, log)
+            # Stopped before the alert worker starts: it would otherwise take CPU from it.
+            worker.stop()
+
+            worker = stack.start_alert_worker()
+            warm_up_alerts(stack, worker, ALERT_WARMUP, log)
+            alerts = measure_alerts(stack, worker, args.alerts, log)
+            latency = measure_latency(stack, worker, args.rate, args.steady_seconds, log)
+            if args.py_spy:
+                # A run of its own, so sampling never skews the figures above.
+                from bench.profile import PySpy
+
+                profiler = PySpy(stack, worker)
+                log("py-spy: one more throughput run, sampled")
+                measure_alerts(stack, worker, args.alerts, log, run="spy", on_start=profiler.start)
+                extra.append(profiler.finish(args.alerts))
+    except (KeyboardInterrupt, Terminated) as stop:
+        console.print("[yellow]interrupted; every process the bench started is stopped[/yellow]")
+        return 128 + (stop.signum if isinstance(stop, Terminated) else signal.SIGINT)
+
+    render(console, noop, alerts, latency, args.concurrency, extra)
+    console.print(f"command: {command}", highlight=False, soft_wrap=True)
+    console.print(f"logs: {log_dir}", highlight=False, soft_wrap=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,410 @@
+"""What the bench runs on: services, a fresh database, tenants, the sandbox and the workers.
+
+Modelled on the test suite's session fixture (``tests/conftest.py``), but self-contained: the
+bench must not depend on test code, and it owns a database and a Redis db of its own so it can
+run next to a test session without either wiping the other's data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import redis
+import requests
+import yaml
+from sqlalchemy import create_engine, make_url, text
+
+from alerting.db.session import normalise_url
+from bench.names import ALERT_NODE, NOOP_NODE, NOOP_QUEUE
+
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Embedded PostgreSQL/Redis data when POSTGRES_URL/REDIS_URL are not set.
+SERVICES_DIR = ROOT / ".alerting" / "bench-services"
+#: Dropped and recreated at every run.
+BENCH_DATABASE = "alerting_bench"
+#: Flushed at every run. The tests use 15 (conftest) and 14 (test_up's `alerting up`); a
+#: worker of theirs on the bench's db would take the bench's tasks.
+BENCH_REDIS_DB = 13
+#: Tenants the alerts are spread over. Every other one has its own (encrypted) webhook URL, so
+#: both webhook sources (tenant secret and the operator's SLACK_WEBHOOK_URL) are exercised.
+TENANT_IDS = ("bench-a", "bench-b", "bench-c", "bench-d")
+#: Seconds a worker gets to finish its current tasks after SIGTERM before it is killed.
+STOP_TIMEOUT = 15.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(
+    predicate: Callable[[], T | None],
+    *,
+    timeout: float,
+    interval: float = 0.05,
+    what: str = "condition",
+    alive: Callable[[], None] | None = None,
+) -> T:
+    """Poll until ``predicate`` is truthy; ``alive`` may raise to give up early."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        if alive is not None:
+            alive()
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+def fresh_database(base_url: str, name: str) -> str:
+    """Drop and create ``name`` on the server of ``base_url``; return its URL.
+
+    A copy of ``tests.services.fresh_database``: the bench does not import test code.
+    """
+    url = make_url(normalise_url(base_url))
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def redis_db_url(base_url: str, db: int) -> str:
+    """The same Redis server with database number ``db``, so the bench can flush it."""
+    head, _, tail = base_url.partition("?")
+    scheme, _, rest = head.partition("://")
+    hostpart = rest.split("/", 1)[0]
+    url = f"{scheme}://{hostpart}/{db}"
+    return f"{url}?{tail}" if tail else url
+
+
+class Process:
+    """A child process in a session of its own, its output in a log file.
+
+    A session of its own, so Ctrl-C in the terminal reaches only the bench, which then stops
+    its children in order, and so stopping one reaches its whole tree (Celery's pool).
+    """
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = log_dir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise RuntimeError(f"{self.name} was never started")
+        return self.proc.pid
+
+    def start(self) -> Process:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def check_alive(self) -> None:
+        """Raise with the end of the log if the process has died."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(
+                f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}"
+            )
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT) -> None:
+        """Signal the whole process group; SIGKILL it if it has not exited in time."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def log_text(self, offset: int = 0) -> str:
+        try:
+            with self.log_path.open("rb") as fh:
+                fh.seek(offset)
+                return fh.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+
+class SandboxClient:
+    """The bench's side of the sandbox's control API."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.http = requests.Session()
+
+    def webhook_url(self, path: str = "T0BENCH/B0BENCH/shared") -> str:
+        return f"{self.base_url}/services/{path}"
+
+    def healthy(self) -> bool:
+        try:
+            return self.http.get(f"{self.base_url}/healthz", timeout=1).ok
+        except OSError:
+            return False
+
+    def reset(self) -> None:
+        self.http.post(f"{self.base_url}/sandbox/reset", timeout=10).raise_for_status()
+
+    def configure(self, **options: Any) -> None:
+        self.http.post(
+            f"{self.base_url}/sandbox/config", json=options, timeout=10
+        ).raise_for_status()
+
+    def message_count(self) -> int:
+        resp = self.http.get(f"{self.base_url}/sandbox/stats", timeout=10)
+        resp.raise_for_status()
+        return int(resp.json()["messages"])
+
+    def messages(self) -> list[dict[str, Any]]:
+        resp = self.http.get(f"{self.base_url}/sandbox/messages", timeout=30)
+        resp.raise_for_status()
+        return list(resp.json())
+
+
+def _tenant_files(directory: Path, sandbox: SandboxClient) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for position, tenant_id in enumerate(TENANT_IDS):
+        slack: dict[str, Any] = {
+            "default_channel": f"#{tenant_id}",
+            # The highest the schema accepts: the bench measures the pipeline, not a limit.
+            "rate_limit": 100_000,
+        }
+        if position % 2:
+            slack["webhook_url"] = sandbox.webhook_url(f"T0BENCH/B0BENCH/{tenant_id}")
+        data = {"tenant_id": tenant_id, "name": f"Bench {tenant_id}", "slack_config": slack}
+        (directory / f"{tenant_id}.yaml").write_text(yaml.safe_dump(data))
+
+
+def _reset_caches() -> None:
+    """Forget settings and the producer app read before the bench's environment was set."""
+    from alerting.producer import producer_app
+    from alerting.settings import get_settings
+
+    get_settings.cache_clear()
+    producer_app.cache_clear()
+
+
+def _require_no_workers(redis_url: str) -> None:
+    """Refuse to run when some other worker consumes from the bench's Redis db."""
+    from alerting.producer import producer_app
+
+    replies = producer_app().control.ping(timeout=1.0) or []
+    if replies:
+        names = sorted(name for reply in replies for name in reply)
+        raise RuntimeError(
+            f"workers not started by the bench answer on {redis_url}: {', '.join(names)}; "
+            "they would take the bench's tasks (is something else using that Redis db?)"
+        )
+
+
+@dataclass
+class Stack:
+    """Services and processes of one bench run; processes stop when the stack closes."""
+
+    env: dict[str, str]
+    postgres_url: str
+    redis_url: str
+    sandbox: SandboxClient
+    sandbox_process: Process
+    log_dir: Path
+    concurrency: int
+    embedded: bool
+    _exits: contextlib.ExitStack = field(repr=False)
+
+    def start(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> Process:
+        env = {**self.env, **extra_env} if extra_env else self.env
+        process = Process(name, argv, env, self.log_dir).start()
+        # Registered at once, so an error or Ctrl-C from here on still stops it.
+        self._exits.callback(process.stop)
+        return process
+
+    def start_noop_worker(self) -> Process:
+        argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bench.noop",
+            "worker",
+            "-Q",
+            NOOP_QUEUE,
+            "-c",
+            str(self.concurrency),
+            # The same options `alerting worker` passes: INFO logging (one line per task) and
+            # task events, so both workers do the same per-task bookkeeping.
+            "-l",
+            "INFO",
+            "-E",
+            "-n",
+            f"{NOOP_NODE}@%h",
+        ]
+        worker = self.start("noop-worker", argv)
+        self.wait_worker(worker, NOOP_NODE)
+        return worker
+
+    def start_alert_worker(self) -> Process:
+        argv = [
+            sys.executable,
+            "-m",
+            "alerting.cli",
+            "worker",
+            "--concurrency",
+            str(self.concurrency),
+            "-l",
+            "INFO",
+        ]
+        worker = self.start("alert-worker", argv)
+        self.wait_worker(worker, ALERT_NODE)
+        return worker
+
+    def wait_worker(self, worker: Process, node_prefix: str) -> None:
+        """Until the worker answers a ping: it consumes from then on."""
+        from alerting.producer import producer_app
+
+        app = producer_app()
+
+        def ready() -> bool:
+            replies = app.control.ping(timeout=0.5) or []
+            # `alerting worker` names itself shared-<pid>@<host>, the no-op one bench-noop@<host>.
+            return any(
+                name.partition("@")[0].startswith(node_prefix) for r in replies for name in r
+            )
+
+        wait_for(
+            ready,
+            timeout=60,
+            interval=0.2,
+            what=f"{worker.name} to answer a ping",
+            alive=worker.check_alive,
+        )
+
+
+@contextlib.contextmanager
+def bench_stack(concurrency: int, log_dir: Path) -> Iterator[Stack]:
+    """Services, a fresh database with the bench tenants, an empty Redis db and the sandbox.
+
+    Everything started here is stopped on exit, also on error or Ctrl-C.
+    """
+    from alerting.embedded import ensure_services
+    from alerting.secrets import SecretBox
+    from alerting.settings import Settings
+
+    log_dir.mkdir(parents=True, exist_ok=True)
+    exits = contextlib.ExitStack()
+    try:
+        # Read before the environment is changed below: these are the operator's services.
+        base = Settings()
+        postgres_url, redis_url, services = ensure_services(base, SERVICES_DIR)
+        exits.callback(services.stop)
+        db_url = fresh_database(postgres_url, BENCH_DATABASE)
+        bench_redis = redis_db_url(redis_url, BENCH_REDIS_DB)
+        redis.Redis.from_url(bench_redis).flushdb()
+
+        scratch = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="alerting-bench-")))
+        sandbox_port = free_port()
+        sandbox = SandboxClient(f"http://127.0.0.1:{sandbox_port}")
+        tenants_dir = scratch / "tenants"
+        _tenant_files(tenants_dir, sandbox)
+        env = {
+            **os.environ,
+            "POSTGRES_URL": db_url,
+            "REDIS_URL": bench_redis,
+            "SLACK_WEBHOOK_URL": sandbox.webhook_url(),
+            "SLACK_API_URL": f"{sandbox.base_url}/api/",
+            # A throwaway key: tenant webhook URLs are stored encrypted, as in production.
+            "ALERTING_SECRET_KEY": SecretBox.generate_key(),
+            "ALERTING_TENANTS_DIR": str(tenants_dir),
+            "ALERTING_DATA_DIR": str(scratch / "data"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        # Multiprocess metric files would add disk writes the production default does not have.
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        os.environ.update(
+            {k: env[k] for k in env if k.startswith(("POSTGRES", "REDIS", "SLACK", "ALERTING"))}
+        )
+        _reset_caches()
+        _require_no_workers(bench_redis)
+
+        from alerting.db.migrate import upgrade
+        from alerting.domain.tenants import load_tenants_dir
+        from alerting.tenants_sync import sync_tenants
+
+        upgrade(db_url)
+        tenants, problems = load_tenants_dir(tenants_dir)
+        if problems:
+            raise RuntimeError(f"bench tenant files are invalid: {problems}")
+        sync_tenants(tenants)
+
+        stack = Stack(
+            env=env,
+            postgres_url=db_url,
+            redis_url=bench_redis,
+            sandbox=sandbox,
+            sandbox_process=Process("sandbox", [], env, log_dir),
+            log_dir=log_dir,
+            concurrency=concurrency,
+            embedded=bool(services.postgres_url or services.redis_url),
+            _exits=exits,
+        )
+        stack.sandbox_process = stack.start(
+            "sandbox",
+            [sys.executable, "-m", "alerting.cli", "sandbox", "--port", str(sandbox_port)],
+        )
+        wait_for(
+            sandbox.healthy,
+            timeout=30,
+            what="the sandbox to answer",
+            alive=stack.sandbox_process.check_alive,
+        )
+        yield stack
+    finally:
+        # A second Ctrl-C must not cut the clean-up short and leave workers behind.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            exits.close()
+        finally:
+            signal.signal(signal.SIGINT, previous)
