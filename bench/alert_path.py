@@ -26,7 +26,8 @@ from typing import Any
 from rich.table import Table
 from sqlalchemy import Engine, event, text
 
-from bench.harness import ROOT, TENANT_IDS, bench_stack, free_port
+from alerting.testing import free_port
+from bench.harness import ROOT, TENANT_IDS, bench_stack
 from bench.measure import alert_fields
 from bench.report import make_console
 from bench.stats import Summary

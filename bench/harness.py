@@ -10,22 +10,24 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import redis
-import requests
 import yaml
-from sqlalchemy import create_engine, make_url, text
 
-from alerting.db.session import normalise_url
+from alerting.testing import (
+    ManagedProcess,
+    SandboxClient,
+    free_port,
+    fresh_database,
+    redis_db_url,
+    wait_for,
+)
 from bench.names import ALERT_NODE, NOOP_NODE, NOOP_QUEUE
 
 T = TypeVar("T")
@@ -41,168 +43,6 @@ BENCH_REDIS_DB = 13
 #: Tenants the alerts are spread over. Every other one has its own (encrypted) webhook URL, so
 #: both webhook sources (tenant secret and the operator's SLACK_WEBHOOK_URL) are exercised.
 TENANT_IDS = ("bench-a", "bench-b", "bench-c", "bench-d")
-#: Seconds a worker gets to finish its current tasks after SIGTERM before it is killed.
-STOP_TIMEOUT = 15.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(
-    predicate: Callable[[], T | None],
-    *,
-    timeout: float,
-    interval: float = 0.05,
-    what: str = "condition",
-    alive: Callable[[], None] | None = None,
-) -> T:
-    """Poll until ``predicate`` is truthy; ``alive`` may raise to give up early."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        if alive is not None:
-            alive()
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
-
-
-def fresh_database(base_url: str, name: str) -> str:
-    """Drop and create ``name`` on the server of ``base_url``; return its URL.
-
-    A copy of ``tests.services.fresh_database``: the bench does not import test code.
-    """
-    url = make_url(normalise_url(base_url))
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
-def redis_db_url(base_url: str, db: int) -> str:
-    """The same Redis server with database number ``db``, so the bench can flush it."""
-    head, _, tail = base_url.partition("?")
-    scheme, _, rest = head.partition("://")
-    hostpart = rest.split("/", 1)[0]
-    url = f"{scheme}://{hostpart}/{db}"
-    return f"{url}?{tail}" if tail else url
-
-
-class Process:
-    """A child process in a session of its own, its output in a log file.
-
-    A session of its own, so Ctrl-C in the terminal reaches only the bench, which then stops
-    its children in order, and so stopping one reaches its whole tree (Celery's pool).
-    """
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.argv = argv
-        self.env = env
-        self.log_path = log_dir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        if self.proc is None:
-            raise RuntimeError(f"{self.name} was never started")
-        return self.proc.pid
-
-    def start(self) -> Process:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                self.argv,
-                env=self.env,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def check_alive(self) -> None:
-        """Raise with the end of the log if the process has died."""
-        if self.proc is not None and self.proc.poll() is not None:
-            raise RuntimeError(
-                f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}"
-            )
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT) -> None:
-        """Signal the whole process group; SIGKILL it if it has not exited in time."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
-
-    def log_size(self) -> int:
-        try:
-            return self.log_path.stat().st_size
-        except OSError:
-            return 0
-
-    def log_text(self, offset: int = 0) -> str:
-        try:
-            with self.log_path.open("rb") as fh:
-                fh.seek(offset)
-                return fh.read().decode("utf-8", errors="replace")
-        except OSError:
-            return ""
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
-
-
-class SandboxClient:
-    """The bench's side of the sandbox's control API."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.http = requests.Session()
-
-    def webhook_url(self, path: str = "T0BENCH/B0BENCH/shared") -> str:
-        return f"{self.base_url}/services/{path}"
-
-    def healthy(self) -> bool:
-        try:
-            return self.http.get(f"{self.base_url}/healthz", timeout=1).ok
-        except OSError:
-            return False
-
-    def reset(self) -> None:
-        self.http.post(f"{self.base_url}/sandbox/reset", timeout=10).raise_for_status()
-
-    def configure(self, **options: Any) -> None:
-        self.http.post(
-            f"{self.base_url}/sandbox/config", json=options, timeout=10
-        ).raise_for_status()
-
-    def message_count(self) -> int:
-        resp = self.http.get(f"{self.base_url}/sandbox/stats", timeout=10)
-        resp.raise_for_status()
-        return int(resp.json()["messages"])
-
-    def messages(self) -> list[dict[str, Any]]:
-        resp = self.http.get(f"{self.base_url}/sandbox/messages", timeout=30)
-        resp.raise_for_status()
-        return list(resp.json())
 
 
 def _tenant_files(directory: Path, sandbox: SandboxClient) -> None:
@@ -249,20 +89,22 @@ class Stack:
     postgres_url: str
     redis_url: str
     sandbox: SandboxClient
-    sandbox_process: Process
+    sandbox_process: ManagedProcess
     log_dir: Path
     concurrency: int
     embedded: bool
     _exits: contextlib.ExitStack = field(repr=False)
 
-    def start(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> Process:
+    def start(
+        self, name: str, argv: list[str], extra_env: dict[str, str] | None = None
+    ) -> ManagedProcess:
         env = {**self.env, **extra_env} if extra_env else self.env
-        process = Process(name, argv, env, self.log_dir).start()
+        process = ManagedProcess(name, argv, env, self.log_dir, cwd=ROOT).start()
         # Registered at once, so an error or Ctrl-C from here on still stops it.
         self._exits.callback(process.stop)
         return process
 
-    def start_noop_worker(self) -> Process:
+    def start_noop_worker(self) -> ManagedProcess:
         argv = [
             sys.executable,
             "-m",
@@ -286,7 +128,7 @@ class Stack:
         self.wait_worker(worker, NOOP_NODE)
         return worker
 
-    def start_alert_worker(self) -> Process:
+    def start_alert_worker(self) -> ManagedProcess:
         argv = [
             sys.executable,
             "-m",
@@ -301,7 +143,7 @@ class Stack:
         self.wait_worker(worker, ALERT_NODE)
         return worker
 
-    def wait_worker(self, worker: Process, node_prefix: str) -> None:
+    def wait_worker(self, worker: ManagedProcess, node_prefix: str) -> None:
         """Until the worker answers a ping: it consumes from then on."""
         from alerting.producer import producer_app
 
@@ -384,7 +226,7 @@ def bench_stack(concurrency: int, log_dir: Path) -> Iterator[Stack]:
             postgres_url=db_url,
             redis_url=bench_redis,
             sandbox=sandbox,
-            sandbox_process=Process("sandbox", [], env, log_dir),
+            sandbox_process=ManagedProcess("sandbox", [], env, log_dir),
             log_dir=log_dir,
             concurrency=concurrency,
             embedded=bool(services.postgres_url or services.redis_url),

@@ -16,7 +16,8 @@ from typing import Any
 import redis
 from sqlalchemy import text
 
-from bench.harness import TENANT_IDS, Process, SandboxClient, Stack, wait_for
+from alerting.testing import ManagedProcess, SandboxClient, wait_for
+from bench.harness import TENANT_IDS, Stack
 from bench.names import NOOP_COUNTER, NOOP_QUEUE, NOOP_TASK
 from bench.stats import CpuSnapshot, Summary, cpu_snapshot, cpu_used, task_runtimes
 
@@ -83,7 +84,9 @@ def _publish_noops(count: int) -> None:
         app.send_task(NOOP_TASK, queue=NOOP_QUEUE)
 
 
-def measure_noops(stack: Stack, worker: Process, count: int, warmup: int, log: Log) -> Throughput:
+def measure_noops(
+    stack: Stack, worker: ManagedProcess, count: int, warmup: int, log: Log
+) -> Throughput:
     counter = redis.Redis.from_url(stack.redis_url)
 
     def done() -> int:
@@ -155,7 +158,7 @@ def _received(messages: list[dict[str, Any]], run: str) -> dict[int, float]:
     return found
 
 
-def _wait_messages(sandbox: SandboxClient, worker: Process, count: int, what: str) -> None:
+def _wait_messages(sandbox: SandboxClient, worker: ManagedProcess, count: int, what: str) -> None:
     wait_for(
         lambda: sandbox.message_count() >= count,
         timeout=_timeout(count),
@@ -166,7 +169,7 @@ def _wait_messages(sandbox: SandboxClient, worker: Process, count: int, what: st
 
 
 def _wait_task_lines(
-    worker: Process, offset: int, expected: dict[str, int], timeout: float = 10.0
+    worker: ManagedProcess, offset: int, expected: dict[str, int], timeout: float = 10.0
 ) -> dict[str, list[float]]:
     """Task runtimes logged since ``offset``, once every expected task has logged its line."""
 
@@ -180,7 +183,9 @@ def _wait_task_lines(
         return task_runtimes(worker.log_text(offset))  # report what there is
 
 
-def warm_up_alerts(stack: Stack, worker: Process, count: int, log: Log, run: str = "warm") -> None:
+def warm_up_alerts(
+    stack: Stack, worker: ManagedProcess, count: int, log: Log, run: str = "warm"
+) -> None:
     from alerting.producer import send_alert
 
     log(f"alerts: warming up with {count} alerts")
@@ -194,7 +199,7 @@ def warm_up_alerts(stack: Stack, worker: Process, count: int, log: Log, run: str
 
 def measure_alerts(
     stack: Stack,
-    worker: Process,
+    worker: ManagedProcess,
     count: int,
     log: Log,
     *,
@@ -239,7 +244,7 @@ def measure_alerts(
 
 
 def measure_latency(
-    stack: Stack, worker: Process, rate: float, seconds: float, log: Log
+    stack: Stack, worker: ManagedProcess, rate: float, seconds: float, log: Log
 ) -> Latency:
     from alerting.producer import send_alert
 

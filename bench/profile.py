@@ -26,7 +26,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from bench.harness import Process, Stack
+from alerting.testing import ManagedProcess
+from bench.harness import Stack
 
 #: Samples per second. py-spy reads memory without stopping the process (--nonblocking), so
 #: this costs the worker little; it does cost one CPU share on a 2-core machine.
@@ -157,7 +158,7 @@ def _library(frames: tuple[str, ...]) -> str:
 class PySpy:
     """``py-spy record`` on the alert worker for the length of one measurement."""
 
-    def __init__(self, stack: Stack, worker: Process) -> None:
+    def __init__(self, stack: Stack, worker: ManagedProcess) -> None:
         exe = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which(
             "py-spy"
         )
@@ -181,7 +182,7 @@ class PySpy:
             "--output",
             str(self.output),
         ]
-        self._process: Process | None = None
+        self._process: ManagedProcess | None = None
 
     def start(self) -> None:
         self._process = self._stack.start("py-spy", self._argv)

@@ -20,13 +20,14 @@ from sqlalchemy.exc import OperationalError
 
 from tests.services import (
     ROOT,
+    TEST_REDIS_DB,
     TEST_SECRET_KEY,
-    Process,
-    Sandbox,
+    ManagedProcess,
+    SandboxClient,
     cli,
     free_port,
     fresh_database,
-    redis_test_url,
+    redis_db_url,
     wait_for,
 )
 
@@ -66,8 +67,8 @@ class Stack:
     def __init__(
         self,
         env: dict[str, str],
-        sandbox: Sandbox,
-        worker: Process,
+        sandbox: SandboxClient,
+        worker: ManagedProcess,
         tenants_dir: Path,
         log_dir: Path,
     ) -> None:
@@ -86,7 +87,7 @@ class Stack:
         return self.env["REDIS_URL"]
 
 
-def _write_tenants(directory: Path, sandbox: Sandbox) -> None:
+def _write_tenants(directory: Path, sandbox: SandboxClient) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for tenant_id, data in TEST_TENANTS.items():
         data = yaml.safe_load(yaml.safe_dump(data))
@@ -115,11 +116,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     try:
         db_url = fresh_database(postgres_url, "alerting_test")
-        test_redis = redis_test_url(redis_url)
+        test_redis = redis_db_url(redis_url, TEST_REDIS_DB)
         redis.Redis.from_url(test_redis).flushdb()
 
         sandbox_port = free_port()
-        sandbox = Sandbox(f"http://127.0.0.1:{sandbox_port}")
+        sandbox = SandboxClient(f"http://127.0.0.1:{sandbox_port}")
         tenants_dir = base / "tenants"
         _write_tenants(tenants_dir, sandbox)
         env = {
@@ -155,11 +156,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         assert not problems, problems
         sync_tenants(tenants)
 
-        sandbox_proc = Process(
+        sandbox_proc = ManagedProcess(
             "sandbox", cli("sandbox", "--port", str(sandbox_port)), env, log_dir
         ).start()
-        wait_for(lambda: _healthy(sandbox), what="the sandbox to answer", timeout=30)
-        worker = Process(
+        wait_for(lambda: sandbox.healthy(), what="the sandbox to answer", timeout=30)
+        worker = ManagedProcess(
             "worker", cli("worker", "--concurrency", "2", "-l", "INFO"), env, log_dir
         ).start()
         _wait_worker(test_redis)
@@ -169,13 +170,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         sandbox_proc.stop()
     finally:
         services.stop()
-
-
-def _healthy(sandbox: Sandbox) -> bool:
-    try:
-        return sandbox.http.get(f"{sandbox.base_url}/healthz", timeout=1).ok
-    except OSError:
-        return False
 
 
 def _wait_worker(redis_url: str) -> None:

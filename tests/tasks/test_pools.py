@@ -10,7 +10,7 @@ import yaml
 
 from alerting import send_alert
 from tests.conftest import TEST_TENANTS, Stack
-from tests.services import Process, cli, wait_for
+from tests.services import ManagedProcess, cli, wait_for
 from tests.tasks.helpers import all_sent, wait_details
 
 
@@ -50,7 +50,7 @@ def test_shared_worker_subscribes_to_a_tenant_synced_while_it_runs(
 
 
 def test_dedicated_pool_serves_only_its_tenants(clean: Stack) -> None:
-    pool = Process(
+    pool = ManagedProcess(
         "dedicated", cli("worker", "--tenants", "tenant-b", "-c", "1"), clean.env, clean.log_dir
     )
     pool.start()
@@ -123,7 +123,7 @@ def test_plain_celery_worker_serves_every_tenant(clean: Stack) -> None:
     import socket
     import sys
 
-    pool = Process(
+    pool = ManagedProcess(
         "plain-celery",
         [sys.executable, "-m", "celery", "-A", "workers", "worker", "-c", "1", "-n", "plain@%h"],
         clean.env,
