@@ -328,7 +328,10 @@ def tenants() -> None:
 def _load_dir(directory: Path | None) -> list[Any]:
     from alerting.domain.tenants import load_tenants_dir
 
-    found, problems = load_tenants_dir(directory or get_settings().tenants_dir)
+    settings = get_settings()
+    found, problems = load_tenants_dir(
+        directory or settings.tenants_dir, settings.allowed_webhook_hosts
+    )
     for problem in problems:
         for field, reason in problem.problems:
             err_console.print(f"{problem.where}: {field}: {reason}", highlight=False, markup=False)

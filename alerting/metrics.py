@@ -40,6 +40,9 @@ SLACK_LATENCY = Histogram(
     ["method"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+MESSAGES_UPDATED = Counter(
+    "alerting_messages_updated_total", "Slack messages rewritten in place (chat.update)"
+)
 REJECTED = Counter("alerting_rejected_events_total", "Events refused at an edge, by edge", ["edge"])
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from alerting.domain.tenants import SLACK_WEBHOOK_HOST
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
@@ -48,6 +50,16 @@ class Settings(BaseSettings):
     sweep_after_seconds: int = Field(default=30, alias="ALERTING_SWEEP_AFTER_SECONDS", gt=0)
     #: How often beat runs the sweeper, in seconds.
     sweep_interval_seconds: float = Field(default=15.0, alias="ALERTING_SWEEP_INTERVAL", gt=0)
+    #: Hosts a tenant's webhook URLs may point at besides hooks.slack.com (comma separated),
+    #: e.g. a proxy or the local sandbox; their URLs may then be http://. The operator's own
+    #: SLACK_WEBHOOK_URL is trusted as it is.
+    webhook_hosts: str = Field(default="", alias="ALERTING_WEBHOOK_HOSTS")
+    #: Consecutive transient failures of one destination that open its circuit breaker.
+    breaker_failures: int = Field(default=5, alias="ALERTING_BREAKER_FAILURES", gt=0)
+    #: Seconds an open circuit breaker holds deliveries to its destination before a probe.
+    breaker_cooldown_seconds: float = Field(
+        default=30.0, alias="ALERTING_BREAKER_COOLDOWN_SECONDS", gt=0
+    )
     #: How often a worker serving all tenants looks for newly synced tenants, in seconds.
     tenant_poll_seconds: float = Field(default=10.0, alias="ALERTING_TENANT_POLL_SECONDS", gt=0)
     #: Web app bind address.
@@ -55,6 +67,11 @@ class Settings(BaseSettings):
     web_port: int = Field(default=8000, alias="ALERTING_WEB_PORT")
     sandbox_port: int = Field(default=8025, alias="ALERTING_SANDBOX_PORT")
     flower_port: int = Field(default=5555, alias="ALERTING_FLOWER_PORT")
+
+    @property
+    def allowed_webhook_hosts(self) -> frozenset[str]:
+        extra = {h.strip().lower() for h in self.webhook_hosts.split(",") if h.strip()}
+        return frozenset({SLACK_WEBHOOK_HOST, *extra})
 
     def require_postgres_url(self) -> str:
         if not self.postgres_url:

@@ -60,7 +60,7 @@ def run_stack(*, sandbox: bool | None, concurrency: int) -> int:
 
         run_settings = Settings.model_validate(env)
         upgrade(postgres_url)
-        tenants, problems = load_tenants_dir(settings.tenants_dir)
+        tenants, problems = load_tenants_dir(settings.tenants_dir, settings.allowed_webhook_hosts)
         for problem in problems:
             console.print(f"[yellow]tenant config problem:[/yellow] {problem}", highlight=False)
         created, updated = sync_tenants(tenants, run_settings)

@@ -139,6 +139,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "ALERTING_SLACK_TIMEOUT": "3",
             "ALERTING_SWEEP_AFTER_SECONDS": "2",
             "ALERTING_TENANT_POLL_SECONDS": "1",
+            # Tenant webhooks point at the sandbox.
+            "ALERTING_WEBHOOK_HOSTS": "127.0.0.1",
             "PYTHONUNBUFFERED": "1",
         }
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -152,7 +154,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         from alerting.tenants_sync import sync_tenants
 
         upgrade(db_url)
-        tenants, problems = load_tenants_dir(tenants_dir)
+        from alerting.settings import get_settings
+
+        tenants, problems = load_tenants_dir(tenants_dir, get_settings().allowed_webhook_hosts)
         assert not problems, problems
         sync_tenants(tenants)
 

@@ -144,7 +144,7 @@ class Notification(Base):
         ForeignKey("alerts.id", ondelete="CASCADE"), index=True
     )
     event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("alert_events.id", ondelete="CASCADE"))
-    #: firing | acknowledged | resolved
+    #: firing | repeated | acknowledged | resolved
     kind: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(100))
     #: Where it was meant to go when it was re-routed to the fallback channel, and why.
@@ -161,6 +161,36 @@ class Notification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
+
+
+class AlertMessage(Base):
+    """Where an alert's Slack message lives in a channel (Web API mode): follow-ups update it
+    with ``chat.update`` and reply in its thread."""
+
+    __tablename__ = "alert_messages"
+    __table_args__ = (UniqueConstraint("alert_id", "channel", name="uq_alert_messages_channel"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(63))
+    alert_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(100))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    #: The message to update.
+    ts: Mapped[str] = mapped_column(String(32))
+    #: The thread replies go to: ``ts`` itself, or an earlier alert's message when this one
+    #: re-fired after being resolved.
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _now()
+
+
+Index(
+    "ix_alert_messages_fingerprint",
+    AlertMessage.tenant_id,
+    AlertMessage.fingerprint,
+    AlertMessage.channel,
+    AlertMessage.id,
+)
 
 
 class AuditEntry(Base):

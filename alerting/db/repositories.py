@@ -19,7 +19,7 @@ from alerting.domain.tenants import TenantConfig
 from alerting.secrets import SecretBox
 
 #: Fields of ``slack_config`` stored encrypted.
-SECRET_FIELDS = ("webhook_url",)
+SECRET_FIELDS = ("webhook_url", "bot_token")
 #: Prefix of every API key, so a leaked key is recognisable in a secret scanner.
 API_KEY_PREFIX = "alk_"
 
@@ -34,6 +34,7 @@ class TenantRecord:
     #: Decrypted secrets; never logged, never audited.
     webhook_url: str | None
     channel_webhooks: dict[str, str]
+    bot_token: str | None
 
     def webhook_for(self, channel: str) -> str | None:
         return self.channel_webhooks.get(channel) or self.webhook_url
@@ -75,7 +76,10 @@ def load_tenant(session: Session, tenant_id: str, box: SecretBox) -> TenantRecor
     data["slack_config"] = slack
     config = TenantConfig.model_validate(data)
     return TenantRecord(
-        config=config, webhook_url=secrets_["webhook_url"], channel_webhooks=channel_webhooks
+        config=config,
+        webhook_url=secrets_["webhook_url"],
+        channel_webhooks=channel_webhooks,
+        bot_token=secrets_["bot_token"],
     )
 
 

@@ -9,12 +9,23 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from alerting.domain.errors import InvalidInput, pydantic_problems
 from alerting.domain.events import ENVIRONMENT_RE, TenantId
+
+#: The only host Slack's incoming webhooks live on (see also Settings.allowed_webhook_hosts).
+SLACK_WEBHOOK_HOST = "hooks.slack.com"
 
 #: A channel name (``#alerts-prod``) or a channel id (``C0123ABCD``).
 CHANNEL_RE = re.compile(r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CGD][A-Z0-9]{6,20})$")
@@ -30,9 +41,25 @@ def check_channel(value: str) -> str:
     return value
 
 
-def _check_url(value: str) -> str:
-    if not value.startswith(("https://", "http://")):
+def _check_webhook(value: str, info: ValidationInfo) -> str:
+    """Tenant-written URLs go to Slack only, unless the operator lists another host.
+
+    Checked where tenant files are read (``context["webhook_hosts"]``): a tenant must not make
+    the workers post (with alert contents) to an arbitrary server.
+    """
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValueError("must be an http(s) URL")
+    hosts = (info.context or {}).get("webhook_hosts")
+    if hosts is None:
+        return value
+    if parts.hostname.lower() not in hosts:
+        raise ValueError(
+            f"host {parts.hostname!r} is not allowed: use https://{SLACK_WEBHOOK_HOST}/... "
+            "or list the host in ALERTING_WEBHOOK_HOSTS"
+        )
+    if parts.scheme != "https" and parts.hostname.lower() == SLACK_WEBHOOK_HOST:
+        raise ValueError("Slack webhooks are https://")
     return value
 
 
@@ -60,6 +87,9 @@ class SlackConfig(BaseModel):
     languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
     #: Incoming webhook for this tenant; unset means the operator's SLACK_WEBHOOK_URL.
     webhook_url: str | None = None
+    #: Bot token (``xoxb-…``): delivery through the Web API, with threads and in-place
+    #: updates. Unset: the operator's SLACK_BOT_TOKEN when the tenant has no webhook of its own.
+    bot_token: str | None = Field(default=None, pattern=r"^xox[bp]-[A-Za-z0-9-]+$")
     #: Incoming webhooks per channel. Slack's current webhooks post to the one channel they
     #: were created for and ignore a ``channel`` field, so multi-channel routing in webhook
     #: mode needs one per channel; a channel without one uses ``webhook_url``.
@@ -97,15 +127,15 @@ class SlackConfig(BaseModel):
 
     @field_validator("webhook_url")
     @classmethod
-    def _webhook(cls, value: str | None) -> str | None:
-        return None if value is None else _check_url(value)
+    def _webhook(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _check_webhook(value, info)
 
     @field_validator("channel_webhooks")
     @classmethod
-    def _channel_webhooks(cls, value: dict[str, str]) -> dict[str, str]:
+    def _channel_webhooks(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
         for channel, url in value.items():
             check_channel(channel)
-            _check_url(url)
+            _check_webhook(url, info)
         return value
 
 
@@ -122,14 +152,17 @@ class TenantConfig(BaseModel):
         return self.slack_config.default_channel
 
 
-def parse_tenant(data: Any, *, where: str) -> TenantConfig:
+def parse_tenant(
+    data: Any, *, where: str, webhook_hosts: frozenset[str] | None = None
+) -> TenantConfig:
+    """Validate a tenant written by an operator; ``webhook_hosts`` limits its webhook URLs."""
     try:
-        return TenantConfig.model_validate(data)
+        return TenantConfig.model_validate(data, context={"webhook_hosts": webhook_hosts})
     except ValidationError as exc:
         raise InvalidInput(where, pydantic_problems(exc)) from None
 
 
-def load_tenant_file(path: Path) -> TenantConfig:
+def load_tenant_file(path: Path, webhook_hosts: frozenset[str] | None = None) -> TenantConfig:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -138,7 +171,7 @@ def load_tenant_file(path: Path) -> TenantConfig:
         raise InvalidInput(
             str(path), [(line, f"not valid YAML: {getattr(exc, 'problem', exc)}")]
         ) from None
-    config = parse_tenant(data, where=str(path))
+    config = parse_tenant(data, where=str(path), webhook_hosts=webhook_hosts)
     if path.stem != config.tenant_id:
         raise InvalidInput(
             str(path),
@@ -147,7 +180,9 @@ def load_tenant_file(path: Path) -> TenantConfig:
     return config
 
 
-def load_tenants_dir(directory: Path) -> tuple[list[TenantConfig], list[InvalidInput]]:
+def load_tenants_dir(
+    directory: Path, webhook_hosts: frozenset[str] | None = frozenset({SLACK_WEBHOOK_HOST})
+) -> tuple[list[TenantConfig], list[InvalidInput]]:
     """Every tenant file in ``directory``; problems are collected, not raised one by one."""
     tenants: list[TenantConfig] = []
     problems: list[InvalidInput] = []
@@ -157,7 +192,7 @@ def load_tenants_dir(directory: Path) -> tuple[list[TenantConfig], list[InvalidI
     seen: dict[str, Path] = {}
     for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
         try:
-            tenant = load_tenant_file(path)
+            tenant = load_tenant_file(path, webhook_hosts)
         except InvalidInput as exc:
             problems.append(exc)
             continue

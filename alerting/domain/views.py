@@ -11,6 +11,7 @@ from alerting.domain.events import Severity
 
 class NotificationKind(StrEnum):
     FIRING = "firing"  # a new alert
+    REPEATED = "repeated"  # fired again while open (Web API mode: its message is updated)
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
 
@@ -47,3 +48,5 @@ class MessageOptions:
     allow_mentions: bool = False
     #: Extra line shown above the message (for example a re-routing explanation).
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: Acknowledge / Resolve / Silence buttons (Web API mode, where Slack can call back).
+    interactive: bool = False

@@ -18,17 +18,18 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from alerting.db.models import Alert, Notification
+from alerting.db.models import Alert, AlertMessage, Notification
 from alerting.db.repositories import TenantRecord, audit, load_tenant, now
 from alerting.db.session import session_scope
 from alerting.domain.backoff import retry_ceiling, retry_countdown
 from alerting.domain.events import Severity
 from alerting.domain.routing import SlackChannelRouter
 from alerting.domain.views import AlertView, MessageOptions, NotificationKind
-from alerting.metrics import NOTIFICATIONS, SLACK_LATENCY
+from alerting.metrics import NOTIFICATIONS
+from alerting.pipeline.send import Outgoing, RootMessage, SendResult, destination_for, send
 from alerting.secrets import SecretBox
 from alerting.settings import Settings
-from alerting.slack.client import DeliveryOutcome, OutcomeKind, SlackWebhookHandler
+from alerting.slack.client import DeliveryOutcome, OutcomeKind
 from alerting.slack.formatter import SlackAlertFormatter
 
 log = logging.getLogger(__name__)
@@ -52,42 +53,37 @@ class DeliveryResult:
     follow_ups: list[uuid.UUID] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class _Claim:
-    tenant_id: str
-    channel: str
-    url: str | None
-    payload: dict[str, object]
-    attempts: int
+#: Where a notification's state comes from when its alert's message is rewritten in place.
+_KIND_OF_STATUS = {
+    "firing": NotificationKind.FIRING,
+    "acknowledged": NotificationKind.ACKNOWLEDGED,
+    "resolved": NotificationKind.RESOLVED,
+}
 
 
 def deliver_notification(
-    notification_id: uuid.UUID,
-    *,
-    token: str,
-    settings: Settings,
-    box: SecretBox,
-    handler: SlackWebhookHandler | None = None,
+    notification_id: uuid.UUID, *, token: str, settings: Settings, box: SecretBox
 ) -> DeliveryResult:
     with session_scope() as session:
         claim = _claim(session, notification_id, token, settings, box)
     if isinstance(claim, DeliveryResult):
         return claim
-    if claim.url is None:
-        outcome = DeliveryOutcome(OutcomeKind.PERMANENT, None, "no webhook configured")
+    tenant_id, outgoing = claim
+    if outgoing is None:
+        sent = SendResult(
+            DeliveryOutcome(OutcomeKind.PERMANENT, None, "no Slack destination configured")
+        )
     else:
-        handler = handler or SlackWebhookHandler(timeout=settings.slack_timeout)
-        outcome = handler.post(claim.url, claim.payload)
-        SLACK_LATENCY.labels(method="webhook").observe(outcome.elapsed)
+        sent = send(outgoing, settings)
     with session_scope() as session:
-        result = _record(session, notification_id, token, outcome, settings, box)
-    NOTIFICATIONS.labels(tenant=claim.tenant_id, outcome=result.state).inc()
+        result = _record(session, notification_id, token, sent, settings, box)
+    NOTIFICATIONS.labels(tenant=tenant_id, outcome=result.state).inc()
     return result
 
 
 def _claim(
     session: Session, notification_id: uuid.UUID, token: str, settings: Settings, box: SecretBox
-) -> _Claim | DeliveryResult:
+) -> tuple[str, Outgoing | None] | DeliveryResult:
     n = session.execute(
         select(Notification).where(Notification.id == notification_id).with_for_update()
     ).scalar_one_or_none()
@@ -108,36 +104,87 @@ def _claim(
     ):
         # An early duplicate (sweeper) of a retry that is scheduled later: keep the schedule.
         return DeliveryResult("retrying")
-    tenant = load_tenant(session, n.tenant_id, box)
-    alert = session.get_one(Alert, n.alert_id)
-    notes: tuple[str, ...] = ()
-    if n.original_channel:
-        notes = (f"Re-routed here: {n.original_channel} refused it ({n.rerouted_because}).",)
-    payload = SlackAlertFormatter().format(
-        alert_view(alert, tenant),
-        NotificationKind(n.kind),
-        MessageOptions(allow_mentions=tenant.config.slack_config.allow_mentions, notes=notes),
-    )
-    payload["channel"] = n.channel
     n.state = "sending"
     n.claim_token = token
     n.claimed_at = current
     n.attempts += 1
     n.updated_at = current
-    url = tenant.webhook_for(n.channel) or (
-        settings.slack_webhook_url.get_secret_value() if settings.slack_webhook_url else None
+    return n.tenant_id, _outgoing(session, n, settings, box)
+
+
+def _outgoing(
+    session: Session, n: Notification, settings: Settings, box: SecretBox
+) -> Outgoing | None:
+    tenant = load_tenant(session, n.tenant_id, box)
+    destination = destination_for(tenant, n.channel, settings)
+    if destination is None:
+        return None
+    alert = session.get_one(Alert, n.alert_id)
+    view = alert_view(alert, tenant)
+    kind = NotificationKind(n.kind)
+    notes: tuple[str, ...] = ()
+    if n.original_channel:
+        notes = (f"Re-routed here: {n.original_channel} refused it ({n.rerouted_because}).",)
+    api = destination.mode == "api"
+    options = MessageOptions(
+        allow_mentions=tenant.config.slack_config.allow_mentions, notes=notes, interactive=api
     )
-    return _Claim(n.tenant_id, n.channel, url, payload, n.attempts)
+    formatter = SlackAlertFormatter()
+    root = reopen = None
+    if api:
+        root = _root_message(session, n.alert_id, n.channel)
+        if kind is NotificationKind.FIRING and root is None:
+            reopen = _previous_thread(session, alert, n.channel)
+    # A message rewritten in place shows the alert as it is now; elsewhere, what happened.
+    shown = _KIND_OF_STATUS[alert.status] if root is not None else kind
+    return Outgoing(
+        notification_id=str(n.id),
+        kind=kind,
+        channel=n.channel,
+        destination=destination,
+        payload=formatter.format(view, shown, options),
+        reply_text=formatter.thread_reply(view, kind),
+        root=root,
+        reopen_thread=reopen,
+        broadcast=alert.severity == Severity.CRITICAL.value,
+    )
+
+
+def _root_message(session: Session, alert_id: uuid.UUID, channel: str) -> RootMessage | None:
+    row = session.scalars(
+        select(AlertMessage).where(
+            AlertMessage.alert_id == alert_id, AlertMessage.channel == channel
+        )
+    ).one_or_none()
+    return RootMessage(row.channel_id, row.ts, row.thread_ts) if row else None
+
+
+def _previous_thread(session: Session, alert: Alert, channel: str) -> str | None:
+    """The thread of the last alert with this fingerprint in this channel, if it was resolved."""
+    return session.scalar(
+        select(AlertMessage.thread_ts)
+        .join(Alert, Alert.id == AlertMessage.alert_id)
+        .where(
+            AlertMessage.tenant_id == alert.tenant_id,
+            AlertMessage.fingerprint == alert.fingerprint,
+            AlertMessage.channel == channel,
+            AlertMessage.alert_id != alert.id,
+            Alert.status == "resolved",
+        )
+        .order_by(AlertMessage.id.desc())
+        .limit(1)
+    )
 
 
 def _record(
     session: Session,
     notification_id: uuid.UUID,
     token: str,
-    outcome: DeliveryOutcome,
+    sent: SendResult,
     settings: Settings,
     box: SecretBox,
 ) -> DeliveryResult:
+    outcome = sent.outcome
     n = session.execute(
         select(Notification).where(Notification.id == notification_id).with_for_update()
     ).scalar_one()
@@ -159,6 +206,8 @@ def _record(
         n.sent_at = current
         n.slack_ts = outcome.ts
         n.last_error = None
+        if sent.new_root is not None:
+            _remember_root(session, n, sent.new_root)
         _audit(session, n, "notification.sent", detail)
         return DeliveryResult("sent")
 
@@ -191,6 +240,26 @@ def _record(
             return _reroute(session, n, fallback, outcome, detail)
 
     return _dead(session, n, outcome.error or "permanent error", detail)
+
+
+def _remember_root(session: Session, n: Notification, root: RootMessage) -> None:
+    fingerprint = session.get_one(Alert, n.alert_id).fingerprint
+    stmt = insert(AlertMessage).values(
+        tenant_id=n.tenant_id,
+        alert_id=n.alert_id,
+        fingerprint=fingerprint,
+        channel=n.channel,
+        channel_id=root.channel_id,
+        ts=root.ts,
+        thread_ts=root.thread_ts,
+    )
+    # A message deleted in Slack was posted again: the new one takes its place.
+    session.execute(
+        stmt.on_conflict_do_update(
+            constraint="uq_alert_messages_channel",
+            set_={"channel_id": root.channel_id, "ts": root.ts, "thread_ts": root.thread_ts},
+        )
+    )
 
 
 def _schedule_retry(

@@ -6,16 +6,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from alerting.db.models import Alert, AlertEventRow
+from alerting.db.models import Alert, AlertEventRow, AlertMessage
 from alerting.db.repositories import audit, now, tenant_exists
 from alerting.domain.errors import UnknownTenant
 from alerting.domain.events import AlertEvent
 
-#: Event actions that produce Slack notifications.
+#: Event actions that produce Slack notifications. A repeat does only where the alert has a
+#: Slack message to update (Web API mode); elsewhere it just counts.
 NOTIFYING_ACTIONS = frozenset({"created", "acknowledged", "resolved"})
 
 
@@ -25,10 +26,7 @@ class IngestResult:
     alert_id: uuid.UUID | None
     #: created | repeated | resolved | unmatched_resolve | duplicate
     action: str
-
-    @property
-    def needs_routing(self) -> bool:
-        return self.action in NOTIFYING_ACTIONS
+    needs_routing: bool = False
 
 
 def producer_actor(event: AlertEvent) -> str:
@@ -86,6 +84,10 @@ def ingest_event(session: Session, event: AlertEvent, *, event_id: uuid.UUID) ->
         alert_id = resolved_id
         action = "resolved" if resolved_id else "unmatched_resolve"
 
+    notify = action in NOTIFYING_ACTIONS or (
+        action == "repeated"
+        and session.scalar(select(exists().where(AlertMessage.alert_id == alert_id))) is True
+    )
     session.execute(
         update(AlertEventRow)
         .where(AlertEventRow.id == event_id)
@@ -93,7 +95,7 @@ def ingest_event(session: Session, event: AlertEvent, *, event_id: uuid.UUID) ->
             alert_id=alert_id,
             action=action,
             # Nothing to route: mark routed now so the sweeper never picks it up.
-            routed_at=None if action in NOTIFYING_ACTIONS else now(),
+            routed_at=None if notify else now(),
         )
     )
     audit(
@@ -106,7 +108,7 @@ def ingest_event(session: Session, event: AlertEvent, *, event_id: uuid.UUID) ->
         fingerprint=fingerprint,
         severity=event.severity.value,
     )
-    return IngestResult(event_id, alert_id, action)
+    return IngestResult(event_id, alert_id, action, needs_routing=notify)
 
 
 def _upsert_firing(

@@ -7,6 +7,8 @@ from datetime import UTC
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
     ContextBlock,
     DividerBlock,
     HeaderBlock,
@@ -30,6 +32,11 @@ MAX_CONTEXT_ELEMENTS = 10
 SHOWN_LABELS = 6
 #: Longest label value shown in a message, in characters (the rest is cut with "…").
 MAX_LABEL_SHOWN_CHARS = 200
+
+#: ``action_id`` of the buttons, read back by the Slack interactions endpoint.
+ACTION_ACK = "alert_acknowledge"
+ACTION_RESOLVE = "alert_resolve"
+ACTION_SILENCE_1H = "alert_silence_1h"
 
 SEVERITY_EMOJI = {
     Severity.CRITICAL: ":red_circle:",
@@ -102,6 +109,8 @@ class SlackAlertFormatter:
             blocks.append(
                 SectionBlock(text=MarkdownTextObject(text=truncate(links, MAX_SECTION_CHARS)))
             )
+        if options.interactive and alert.status != "resolved":
+            blocks.append(self._buttons(alert))
         blocks.append(DividerBlock())
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=self._context(alert))]))
         colour = self._colour(alert, kind)
@@ -111,6 +120,35 @@ class SlackAlertFormatter:
             "blocks": [b.to_dict() for b in blocks[:MAX_BLOCKS]],
             "attachments": [{"color": colour, "fallback": truncate(title, MAX_HEADER_CHARS)}],
         }
+
+    def thread_reply(self, alert: AlertView, kind: NotificationKind) -> str:
+        """The line a follow-up adds to the alert's thread (Web API mode)."""
+        if kind is NotificationKind.ACKNOWLEDGED:
+            return f":eyes: Acknowledged by {_escape(alert.acknowledged_by or 'someone')}"
+        if kind is NotificationKind.RESOLVED:
+            after = ""
+            if alert.resolved_at is not None:
+                after = f" after {_duration(alert.resolved_at - alert.first_seen_at)}"
+            return (
+                f":white_check_mark: Resolved by {_escape(alert.resolved_by or 'someone')}{after}"
+            )
+        return f":repeat: Fired again: {alert.count} times since {_when(alert.first_seen_at)}"
+
+    def _buttons(self, alert: AlertView) -> ActionsBlock:
+        buttons = []
+        if alert.status == "firing":
+            buttons.append(
+                ButtonElement(
+                    text="Acknowledge", action_id=ACTION_ACK, value=alert.alert_id, style="primary"
+                )
+            )
+        buttons.append(
+            ButtonElement(text="Resolve", action_id=ACTION_RESOLVE, value=alert.alert_id)
+        )
+        buttons.append(
+            ButtonElement(text="Silence 1h", action_id=ACTION_SILENCE_1H, value=alert.alert_id)
+        )
+        return ActionsBlock(block_id=f"alert:{alert.alert_id}", elements=buttons)
 
     def _title(self, alert: AlertView, kind: NotificationKind) -> str:
         emoji = SEVERITY_EMOJI[alert.severity]

@@ -101,6 +101,15 @@ _WEBHOOK_ERRORS: dict[str, tuple[int, str]] = {
     "thread_not_found": (404, "thread_not_found"),
     "no_service": (404, "no_service"),
 }
+#: HTTP status of a webhook answering an injected Slack error string (Slack's own pairs).
+_WEBHOOK_FAULT_STATUS: dict[str, int] = {
+    "invalid_payload": 400,
+    "no_text": 400,
+    "action_prohibited": 403,
+    "channel_not_found": 404,
+    "no_service": 404,
+    "channel_is_archived": 410,
+}
 # Neutral refusal codes that the Web API spells differently.
 _API_ERRORS = {"archived": "is_archived"}
 _TRUE_STRINGS = frozenset({"1", "true", "yes", "on"})
@@ -230,6 +239,8 @@ class RequestRecord:
 class _Fault:
     status: int
     retry_after: int
+    #: A Slack error string to answer with instead of a bare HTTP status.
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -365,9 +376,12 @@ class SandboxState:
 
     # --- faults ---
 
-    def add_faults(self, channel: str, statuses: Sequence[int], retry_after: int) -> None:
+    def add_faults(
+        self, channel: str, statuses: Sequence[int], retry_after: int, errors: Sequence[str] = ()
+    ) -> None:
         queue = self._faults.setdefault(channel, deque())
         queue.extend(_Fault(status, retry_after) for status in statuses)
+        queue.extend(_Fault(200, retry_after, error) for error in errors)
 
     def add_holds(self, channel: str, seconds: float, count: int) -> None:
         self._holds.setdefault(channel, deque()).extend([seconds] * count)
@@ -418,6 +432,8 @@ class SandboxState:
         """Everything after the (optional) hold: faults, channel state, content, rate, record."""
         fault = self._pop_fault(channel)
         if fault is not None:
+            if fault.error is not None:
+                return _Outcome("fault", error=fault.error, status=fault.status)
             if fault.status == 429:
                 self.rate_limited[channel] += 1
                 return _Outcome("fault", status=429, retry_after=fault.retry_after)
@@ -790,6 +806,9 @@ def _webhook_response(outcome: _Outcome) -> tuple[Response, str]:
     if outcome.kind == "rate_limited":
         headers = _retry_headers(outcome.retry_after)
         return PlainTextResponse("rate_limited", 429, headers=headers), "rate_limited"
+    if outcome.kind == "fault" and outcome.error:
+        status = _WEBHOOK_FAULT_STATUS.get(outcome.error, 400)
+        return PlainTextResponse(outcome.error, status), outcome.error
     if outcome.kind == "fault":
         body = _fault_body(outcome.status)
         headers = _retry_headers(outcome.retry_after)
@@ -810,6 +829,8 @@ def _api_response(outcome: _Outcome, ok_payload: JSON | None) -> tuple[Response,
         return JSONResponse(ok_payload), "ok"
     if outcome.kind == "abandoned":
         return PlainTextResponse("abandoned", status_code=CLIENT_CLOSED_STATUS), "abandoned"
+    if outcome.kind == "fault" and outcome.error:
+        return _api_error(outcome.error), outcome.error
     if outcome.kind == "rate_limited" or (outcome.kind == "fault" and outcome.status == 429):
         headers = _retry_headers(outcome.retry_after)
         body: JSON = {"ok": False, "error": "ratelimited"}
@@ -1158,6 +1179,9 @@ class _FaultsBody(BaseModel):
     hold_seconds: float | None = Field(default=None, ge=0)
     #: How many of the next requests are held.
     count: int = Field(default=1, ge=1)
+    #: Slack error strings the next requests get, after ``responses``: a Web API call answers
+    #: ``{"ok": false, "error": e}``, a webhook answers ``e`` with Slack's status for it.
+    errors: list[Annotated[str, Field(pattern=r"^[a-z_]{1,64}$")]] = Field(default_factory=list)
 
 
 def _control_channel(state: SandboxState, raw: str | None) -> str | None:
@@ -1254,7 +1278,7 @@ async def sandbox_faults(body: _FaultsBody, request: Request) -> JSONResponse:
         name = state.resolve_channel(body.channel)
         if name is None:
             return _bad_channel(body.channel)
-        state.add_faults(name, body.responses, body.retry_after)
+        state.add_faults(name, body.responses, body.retry_after, body.errors)
         if body.hold_seconds is not None:
             state.add_holds(name, body.hold_seconds, body.count)
     logger.info(

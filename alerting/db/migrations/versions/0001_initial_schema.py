@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 16:08:25.443790
+Create Date: 2026-11-26 16:45:25.743774
 """
 
 from __future__ import annotations
@@ -148,6 +148,32 @@ def upgrade() -> None:
         postgresql_where=sa.text("routed_at IS NULL"),
     )
     op.create_table(
+        "alert_messages",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("tenant_id", sa.String(length=63), nullable=False),
+        sa.Column("alert_id", sa.UUID(), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("channel", sa.String(length=100), nullable=False),
+        sa.Column("channel_id", sa.String(length=32), nullable=False),
+        sa.Column("ts", sa.String(length=32), nullable=False),
+        sa.Column("thread_ts", sa.String(length=32), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(["alert_id"], ["alerts.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("alert_id", "channel", name="uq_alert_messages_channel"),
+    )
+    op.create_index(
+        "ix_alert_messages_fingerprint",
+        "alert_messages",
+        ["tenant_id", "fingerprint", "channel", "id"],
+        unique=False,
+    )
+    op.create_table(
         "notifications",
         sa.Column("id", sa.UUID(), nullable=False),
         sa.Column("tenant_id", sa.String(length=63), nullable=False),
@@ -203,6 +229,8 @@ def downgrade() -> None:
     )
     op.drop_index(op.f("ix_notifications_alert_id"), table_name="notifications")
     op.drop_table("notifications")
+    op.drop_index("ix_alert_messages_fingerprint", table_name="alert_messages")
+    op.drop_table("alert_messages")
     op.drop_index(
         "ix_alert_events_unrouted",
         table_name="alert_events",
