@@ -215,6 +215,10 @@ class SandboxClient:
         """``responses=[500, 429, ...]`` (with ``retry_after``), or ``hold_seconds``+``count``."""
         self._post("/sandbox/faults", {"channel": channel, **spec})
 
+    def delete_message(self, channel: str, ts: str) -> None:
+        """As a Slack user deleting it: later updates of it get ``message_not_found``."""
+        self._post("/sandbox/messages/delete", {"channel": channel, "ts": ts})
+
     def channel_state(self, channel: str, state: str) -> None:
         """``missing``, ``archived``, ``not_in_channel`` or ``ok``."""
         self._post("/sandbox/channels", {"channel": channel, "state": state})

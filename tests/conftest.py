@@ -58,7 +58,19 @@ TEST_TENANTS: dict[str, dict[str, Any]] = {
         },
     },
 }
-TABLES = ("audit_log", "notifications", "alert_events", "alerts", "api_keys")
+TEST_TENANTS["tenant-w"] = {
+    "tenant_id": "tenant-w",
+    "name": "Tenant W",
+    "slack_config": {
+        "default_channel": "#w-alerts",
+        "escalation_channel": "#w-critical",
+        "fallback_channel": "#w-fallback",
+        "rate_limit": 600,
+        # Web API mode: threads and in-place updates.
+        "bot_token": "xoxb-test-tenant-w-5f1c2a",
+    },
+}
+TABLES = ("audit_log", "alert_messages", "notifications", "alert_events", "alerts", "api_keys")
 
 
 class Stack:

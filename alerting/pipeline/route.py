@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from alerting.db.models import Alert, AlertEventRow, Notification
+from alerting.db.models import Alert, AlertEventRow, AlertMessage, Notification
 from alerting.db.repositories import audit, load_tenant, now
 from alerting.domain.events import Severity
 from alerting.domain.routing import SlackChannelRouter
@@ -18,6 +18,7 @@ from alerting.secrets import SecretBox
 
 _KIND_BY_ACTION = {
     "created": NotificationKind.FIRING,
+    "repeated": NotificationKind.REPEATED,
     "acknowledged": NotificationKind.ACKNOWLEDGED,
     "resolved": NotificationKind.RESOLVED,
 }
@@ -77,6 +78,31 @@ def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteR
 def _channels_for(
     session: Session, event: AlertEventRow, kind: NotificationKind, box: SecretBox
 ) -> list[str]:
+    if kind is NotificationKind.REPEATED:
+        # Only messages that can be updated; and one waiting update per channel is enough,
+        # since it shows the count as it is when it is sent (a storm costs one update).
+        # FOR UPDATE waits for a delivery claiming one of them right now, then sees it as
+        # `sending`: a claim that rendered the old count never swallows this repeat.
+        waiting = set(
+            session.scalars(
+                select(Notification.channel)
+                .where(
+                    Notification.alert_id == event.alert_id,
+                    Notification.kind == NotificationKind.REPEATED.value,
+                    Notification.state.in_(("pending", "retrying")),
+                )
+                .with_for_update()
+            )
+        )
+        return [
+            channel
+            for channel in session.scalars(
+                select(AlertMessage.channel)
+                .where(AlertMessage.alert_id == event.alert_id)
+                .order_by(AlertMessage.id)
+            )
+            if channel not in waiting
+        ]
     if kind is not NotificationKind.FIRING:
         # Follow-ups go where the alert was announced, so the reader sees the whole story.
         announced = session.scalars(

@@ -479,6 +479,13 @@ class SandboxState:
         self._note_accept(channel, now_ns)
         return _Outcome("ok", message=message)
 
+    def delete_message(self, channel: str, ts: str) -> bool:
+        message = self._by_ts.pop((channel, ts), None)
+        if message is None:
+            return False
+        self.messages.remove(message)
+        return True
+
     def process_update(self, channel: str, raw: Mapping[str, Any]) -> _Outcome:
         refusal = self._channel_refusal(channel)
         if refusal is not None:
@@ -1269,6 +1276,24 @@ async def sandbox_revoke(body: _RevokeBody, request: Request) -> JSONResponse:
         else:
             state.revoked_webhooks.discard(path)
     return JSONResponse({"ok": True, "path": path, "revoked": body.revoked})
+
+
+class _DeleteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str = Field(min_length=1)
+    ts: str = Field(min_length=1)
+
+
+@router.post("/sandbox/messages/delete")
+async def sandbox_delete(body: _DeleteBody, request: Request) -> JSONResponse:
+    """Delete a message as a Slack user would: updates of it then fail, replies too."""
+    state = _state(request)
+    async with state.lock():
+        name = state.resolve_channel(body.channel)
+        if name is None or not state.delete_message(name, body.ts):
+            return JSONResponse({"ok": False, "error": "message_not_found"}, status_code=404)
+    return JSONResponse({"ok": True, "channel": name, "ts": body.ts})
 
 
 @router.post("/sandbox/faults")
