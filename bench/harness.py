@@ -43,6 +43,11 @@ BENCH_REDIS_DB = 13
 #: Tenants the alerts are spread over. Every other one has its own (encrypted) webhook URL, so
 #: both webhook sources (tenant secret and the operator's SLACK_WEBHOOK_URL) are exercised.
 TENANT_IDS = ("bench-a", "bench-b", "bench-c", "bench-d")
+#: The Web API tenant of the delivery-mode comparison (``bench.modes``). Not in TENANT_IDS:
+#: the throughput and latency runs stay webhook-only, so their figures keep their meaning.
+API_TENANT_ID = "bench-api"
+#: Its bot token: the sandbox accepts any token, and the schema wants ``xoxb-`` + [A-Za-z0-9-].
+API_BOT_TOKEN = "xoxb-bench-0000000000-api"
 
 
 def _tenant_files(directory: Path, sandbox: SandboxClient) -> None:
@@ -57,6 +62,18 @@ def _tenant_files(directory: Path, sandbox: SandboxClient) -> None:
             slack["webhook_url"] = sandbox.webhook_url(f"T0BENCH/B0BENCH/{tenant_id}")
         data = {"tenant_id": tenant_id, "name": f"Bench {tenant_id}", "slack_config": slack}
         (directory / f"{tenant_id}.yaml").write_text(yaml.safe_dump(data))
+    # Web API mode: the bot token takes precedence over every webhook (send.destination_for),
+    # and it is stored encrypted like bench-b's webhook URL, so both modes decrypt one secret.
+    api: dict[str, Any] = {
+        "tenant_id": API_TENANT_ID,
+        "name": "Bench Web API",
+        "slack_config": {
+            "default_channel": f"#{API_TENANT_ID}",
+            "rate_limit": 100_000,
+            "bot_token": API_BOT_TOKEN,
+        },
+    }
+    (directory / f"{API_TENANT_ID}.yaml").write_text(yaml.safe_dump(api))
 
 
 def _reset_caches() -> None:

@@ -68,7 +68,8 @@ class Latency:
         return Summary.of(self.seconds)
 
 
-def _timeout(count: int) -> float:
+def timeout_for(count: int) -> float:
+    """How long ``count`` tasks (or Slack calls) may take before the bench gives up."""
     return max(60.0, count / _SLOWEST_RATE)
 
 
@@ -98,7 +99,7 @@ def measure_noops(
     _publish_noops(warmup)
     wait_for(
         lambda: done() >= warmup,
-        timeout=_timeout(warmup),
+        timeout=timeout_for(warmup),
         what="no-op warm-up",
         alive=worker.check_alive,
     )
@@ -115,7 +116,7 @@ def measure_noops(
     # resolution: 5 ms is under 0.1% of a default run and costs Redis next to nothing.
     wait_for(
         lambda: done() >= count,
-        timeout=_timeout(count),
+        timeout=timeout_for(count),
         interval=0.005,
         what=f"{count} no-op tasks",
         alive=worker.check_alive,
@@ -161,7 +162,7 @@ def _received(messages: list[dict[str, Any]], run: str) -> dict[int, float]:
 def _wait_messages(sandbox: SandboxClient, worker: ManagedProcess, count: int, what: str) -> None:
     wait_for(
         lambda: sandbox.message_count() >= count,
-        timeout=_timeout(count),
+        timeout=timeout_for(count),
         interval=0.1,
         what=what,
         alive=worker.check_alive,
