@@ -16,6 +16,7 @@ from rich.table import Table
 
 from bench.harness import ROOT, bench_stack
 from bench.measure import measure_alerts, measure_latency, measure_noops, warm_up_alerts
+from bench.modes import ModeRun, measure_modes
 from bench.report import make_console, render
 
 #: Warm-up sizes: enough for every pool process to import, connect and run each code path.
@@ -36,6 +37,15 @@ def _parser() -> argparse.ArgumentParser:
         "--steady-seconds", type=float, default=15.0, help="length of the latency run"
     )
     parser.add_argument("--rate", type=float, default=20.0, help="alerts/s in the latency run")
+    parser.add_argument(
+        "--mode-alerts",
+        type=int,
+        default=300,
+        help="alerts per delivery mode (webhook vs. Web API), each fired then acknowledged",
+    )
+    parser.add_argument(
+        "--skip-modes", action="store_true", help="leave out the delivery-mode comparison"
+    )
     parser.add_argument(
         "--log-dir",
         type=Path,
@@ -83,8 +93,10 @@ def _terminate(signum: int, _frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(args_list)
-    if min(args.alerts, args.noops, args.concurrency) < 1 or args.rate <= 0:
-        _parser().error("--alerts, --noops, --concurrency and --rate must be positive")
+    if min(args.alerts, args.noops, args.concurrency, args.mode_alerts) < 1 or args.rate <= 0:
+        _parser().error(
+            "--alerts, --noops, --concurrency, --mode-alerts and --rate must be positive"
+        )
     command = _command_line(args_list)  # before bench_stack points the environment elsewhere
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate)
@@ -98,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.log(message, highlight=False)
 
     extra: list[Table] = []
+    modes: list[ModeRun] = []
     try:
         with bench_stack(args.concurrency, log_dir) as stack:
             where = "embedded" if stack.embedded else "from POSTGRES_URL/REDIS_URL"
@@ -120,11 +133,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log("py-spy: one more throughput run, sampled")
                 measure_alerts(stack, worker, args.alerts, log, run="spy", on_start=profiler.start)
                 extra.append(profiler.finish(args.alerts))
+            if not args.skip_modes:
+                # Last, on the same worker: the runs above keep the figures they always had.
+                modes = measure_modes(stack, worker, args.mode_alerts, log)
     except (KeyboardInterrupt, Terminated) as stop:
         console.print("[yellow]interrupted; every process the bench started is stopped[/yellow]")
         return 128 + (stop.signum if isinstance(stop, Terminated) else signal.SIGINT)
 
-    render(console, noop, alerts, latency, args.concurrency, extra)
+    render(console, noop, alerts, latency, args.concurrency, extra, modes)
     console.print(f"command: {command}", highlight=False, soft_wrap=True)
     console.print(f"logs: {log_dir}", highlight=False, soft_wrap=True)
     return 0

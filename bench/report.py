@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.measure import Latency, Throughput
+from bench.modes import ModeRun
 from bench.names import NOOP_TASK
 from bench.stats import MACHINE, Summary
 
@@ -29,7 +30,13 @@ def _ms(seconds: float) -> str:
     return "—" if math.isnan(seconds) else f"{seconds * 1000:.1f}"
 
 
-def headline(noop: Throughput, alerts: Throughput, latency: Latency, concurrency: int) -> Table:
+def headline(
+    noop: Throughput,
+    alerts: Throughput,
+    latency: Latency,
+    concurrency: int,
+    modes: Sequence[ModeRun] = (),
+) -> Table:
     ratio = alerts.per_second / noop.per_second
     style = "green" if ratio >= TARGET_RATIO else "red"
     lat = latency.summary
@@ -62,7 +69,43 @@ def headline(noop: Throughput, alerts: Throughput, latency: Latency, concurrency
         f"mean {_ms(lat.mean)} ms, max {_ms(lat.max)} ms (at +{latency.slowest_at:.1f}s); "
         f"CPU s: bench {ours:.1f}, other processes {other:.1f}",
     )
+    _mode_rows(table, modes)
     return table
+
+
+def _mode_rows(table: Table, modes: Sequence[ModeRun]) -> None:
+    """Per delivery mode: alerts/s through fire + acknowledge and Slack calls/s; then the
+    Web API ÷ webhook ratios (the first run is the baseline)."""
+    if not modes:
+        return
+    for run in modes:
+        deliver = Summary.of(run.deliver_seconds)
+        ours, other = run.cpu_split
+        table.add_row(
+            f"{run.mode.name} mode: alerts/s, fire + ack",
+            f"{run.per_second:,.1f}",
+            f"{run.count} alerts ({run.mode.tenant_id}) in {run.seconds:.2f}s: last firing "
+            f"post at +{run.fire_seconds:.2f}s, acks from +{run.ack_started:.2f}s; "
+            f"CPU s: bench {ours:.1f}, other processes {other:.1f}",
+        )
+        table.add_row(
+            f"{run.mode.name} mode: Slack calls/s",
+            f"{run.calls_per_second:,.1f}",
+            f"{run.calls} calls, {run.mode.calls} per alert; deliver task mean "
+            f"{_ms(deliver.mean)} ms, p99 {_ms(deliver.p99)} ms ({deliver.count} tasks)",
+        )
+    base = modes[0]
+    for run in modes[1:]:
+        table.add_row(
+            f"ratio {run.mode.name} ÷ {base.mode.name}: alerts/s",
+            f"{run.per_second / base.per_second:.3f}",
+            f"{run.per_second:,.1f} ÷ {base.per_second:,.1f} alerts/s",
+        )
+        table.add_row(
+            f"ratio {run.mode.name} ÷ {base.mode.name}: Slack calls/s",
+            f"{run.calls_per_second / base.calls_per_second:.3f}",
+            f"{run.calls_per_second:,.1f} ÷ {base.calls_per_second:,.1f} calls/s",
+        )
 
 
 def task_table(noop: Throughput, alerts: Throughput, concurrency: int) -> Table:
@@ -161,8 +204,9 @@ def render(
     latency: Latency,
     concurrency: int,
     extra: Sequence[Table] = (),
+    modes: Sequence[ModeRun] = (),
 ) -> None:
-    console.print(headline(noop, alerts, latency, concurrency))
+    console.print(headline(noop, alerts, latency, concurrency, modes))
     console.print(task_table(noop, alerts, concurrency))
     cpu = cpu_table(noop, alerts)
     if cpu is not None:

@@ -151,6 +151,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "ALERTING_SLACK_TIMEOUT": "3",
             "ALERTING_SWEEP_AFTER_SECONDS": "2",
             "ALERTING_TENANT_POLL_SECONDS": "1",
+            "ALERTING_BREAKER_FAILURES": "3",
+            "ALERTING_BREAKER_COOLDOWN_SECONDS": "2",
             # Tenant webhooks point at the sandbox.
             "ALERTING_WEBHOOK_HOSTS": "127.0.0.1",
             "PYTHONUNBUFFERED": "1",
@@ -224,6 +226,9 @@ def clean(stack: Stack) -> Iterator[Stack]:
                 raise
             time.sleep(0.2)
     stack.sandbox.reset()
+    broker = redis.Redis.from_url(stack.redis_url)
+    for key in broker.scan_iter("alerting:breaker:*"):
+        broker.delete(key)
     stack.sandbox.configure(rate_limit=True, burst=1, per_second=1.0)
     yield stack
     if stack.worker.proc is not None and stack.worker.proc.poll() is not None:

@@ -125,12 +125,21 @@ class Notification(Base):
     """One Slack message to send. ``state`` is the delivery state machine:
 
     pending → sending → sent | retrying → sending … | dead | rerouted (a copy goes to the
-    tenant's fallback channel)
+    tenant's fallback channel); any of pending/retrying → held while the destination's
+    circuit breaker is open, → pending again when it is released, oldest first
     """
 
     __tablename__ = "notifications"
     __table_args__ = (
         UniqueConstraint("event_id", "channel", name="uq_notifications_event_channel"),
+        # The queue of notifications parked by an open circuit breaker, oldest first.
+        Index(
+            "ix_notifications_held",
+            "tenant_id",
+            "channel",
+            "created_at",
+            postgresql_where=text("state = 'held'"),
+        ),
         Index(
             "ix_notifications_unfinished",
             "updated_at",

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from alerting.breaker import Breaker, BreakerState, redis_client
 from alerting.db.models import Alert, AlertMessage, Notification
 from alerting.db.repositories import TenantRecord, audit, load_tenant, now
 from alerting.db.session import session_scope
@@ -89,7 +90,8 @@ def _claim(
     ).scalar_one_or_none()
     if n is None:
         return DeliveryResult("missing")
-    if n.state in FINAL_STATES:
+    if n.state in FINAL_STATES or n.state == "held":
+        # Held notifications leave the queue only through a release, in order.
         return DeliveryResult(n.state)
     current = now()
     if n.state == "sending" and n.claim_token != token and n.claimed_at is not None:
@@ -104,12 +106,69 @@ def _claim(
     ):
         # An early duplicate (sweeper) of a retry that is scheduled later: keep the schedule.
         return DeliveryResult("retrying")
+    if _must_wait(session, n, token, settings):
+        n.state = "held"
+        n.updated_at = current
+        _audit(session, n, "notification.held", {"channel": n.channel})
+        return DeliveryResult("held")
     n.state = "sending"
     n.claim_token = token
     n.claimed_at = current
     n.attempts += 1
     n.updated_at = current
     return n.tenant_id, _outgoing(session, n, settings, box)
+
+
+def breaker_for(settings: Settings) -> Breaker:
+    return Breaker(
+        redis_client(settings.require_redis_url()),
+        failures_to_open=settings.breaker_failures,
+        cooldown=settings.breaker_cooldown_seconds,
+        probe_ttl=claim_stale_seconds(settings),
+    )
+
+
+def _must_wait(session: Session, n: Notification, token: str, settings: Settings) -> bool:
+    """Park the notification while its destination's breaker is open, and behind older
+    parked ones so that they all go out in order once it closes."""
+    state, _ = breaker_for(settings).state(n.tenant_id, n.channel)
+    if state is BreakerState.OPEN:
+        return True
+    if state is BreakerState.HALF_OPEN:
+        return not breaker_for(settings).try_probe(n.tenant_id, n.channel, token)
+    return (
+        session.scalar(
+            select(Notification.id)
+            .where(
+                Notification.tenant_id == n.tenant_id,
+                Notification.channel == n.channel,
+                Notification.state == "held",
+                Notification.created_at < n.created_at,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def release_next_held(session: Session, tenant_id: str, channel: str) -> list[uuid.UUID]:
+    """Hand the oldest parked notification of a destination back to delivery."""
+    oldest = session.scalars(
+        select(Notification)
+        .where(
+            Notification.tenant_id == tenant_id,
+            Notification.channel == channel,
+            Notification.state == "held",
+        )
+        .order_by(Notification.created_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).one_or_none()
+    if oldest is None:
+        return []
+    oldest.state = "pending"
+    oldest.updated_at = now()
+    return [oldest.id]
 
 
 def _outgoing(
@@ -209,7 +268,8 @@ def _record(
         if sent.new_root is not None:
             _remember_root(session, n, sent.new_root)
         _audit(session, n, "notification.sent", detail)
-        return DeliveryResult("sent")
+        breaker_for(settings).record_success(n.tenant_id, n.channel)
+        return DeliveryResult("sent", follow_ups=release_next_held(session, n.tenant_id, n.channel))
 
     n.last_error = outcome.error
     if outcome.kind is OutcomeKind.RATE_LIMITED:
@@ -221,13 +281,19 @@ def _record(
         return _schedule_retry(session, n, wait, detail, "rate_limited")
 
     if outcome.kind is OutcomeKind.TRANSIENT:
+        cooldown = breaker_for(settings).record_failure(n.tenant_id, n.channel)
         if n.attempts >= settings.max_delivery_attempts:
-            return _dead(
+            dead = _dead(
                 session, n, f"gave up after {n.attempts} attempts: {outcome.error}", detail
             )
+            return _settled(session, n, token, settings, dead)
         wait = retry_countdown(
             n.attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
         )
+        if cooldown:
+            # This failure opened the breaker: come back as its probe once the cooldown ends.
+            wait = max(wait, cooldown)
+            detail["breaker"] = "opened"
         detail["ceiling"] = retry_ceiling(
             n.attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
         )
@@ -237,9 +303,24 @@ def _record(
         tenant = load_tenant(session, n.tenant_id, box)
         fallback = SlackChannelRouter(tenant.config).fallback_channel(n.channel)
         if fallback and n.original_channel is None:
-            return _reroute(session, n, fallback, outcome, detail)
+            return _settled(
+                session, n, token, settings, _reroute(session, n, fallback, outcome, detail)
+            )
 
-    return _dead(session, n, outcome.error or "permanent error", detail)
+    dead = _dead(session, n, outcome.error or "permanent error", detail)
+    return _settled(session, n, token, settings, dead)
+
+
+def _settled(
+    session: Session, n: Notification, token: str, settings: Settings, result: DeliveryResult
+) -> DeliveryResult:
+    """A notification that ended without being sent must not keep the destination's queue
+    waiting: free the probe, and let the next parked one go unless the breaker is open."""
+    breaker = breaker_for(settings)
+    breaker.release_probe(n.tenant_id, n.channel, token)
+    if breaker.state(n.tenant_id, n.channel)[0] is not BreakerState.OPEN:
+        result.follow_ups.extend(release_next_held(session, n.tenant_id, n.channel))
+    return result
 
 
 def _remember_root(session: Session, n: Notification, root: RootMessage) -> None:

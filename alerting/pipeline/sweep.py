@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
+from alerting.breaker import BreakerState
 from alerting.db.models import AlertEventRow, Notification
 from alerting.db.repositories import now
-from alerting.pipeline.deliver import claim_stale_seconds
+from alerting.pipeline.deliver import breaker_for, claim_stale_seconds, release_next_held
 from alerting.settings import Settings
+
+held = aliased(Notification)
 
 #: Rows handled per sweep; the next sweep continues where a large backlog left off.
 SWEEP_BATCH = 500
@@ -24,6 +27,33 @@ class SweepResult:
     events: list[tuple[str, uuid.UUID]] = field(default_factory=list)
     #: (tenant id, notification id) whose delivery must be enqueued again.
     notifications: list[tuple[str, uuid.UUID]] = field(default_factory=list)
+
+
+def _release_forgotten_queues(session: Session, settings: Settings) -> list[tuple[str, uuid.UUID]]:
+    """Parked notifications whose destination has nothing in flight and a breaker that is not
+    open: the delivery that should have released them died first. Release the oldest."""
+    busy = (
+        select(Notification.id)
+        .where(
+            Notification.tenant_id == held.tenant_id,
+            Notification.channel == held.channel,
+            Notification.state.in_(("pending", "sending", "retrying")),
+        )
+        .exists()
+    )
+    queues = session.execute(
+        select(held.tenant_id, held.channel)
+        .where(held.state == "held", ~busy)
+        .group_by(held.tenant_id, held.channel)
+        .limit(SWEEP_BATCH)
+    ).all()
+    breaker = breaker_for(settings)
+    released: list[tuple[str, uuid.UUID]] = []
+    for tenant_id, channel in queues:
+        if breaker.state(tenant_id, channel)[0] is BreakerState.OPEN:
+            continue
+        released += [(tenant_id, nid) for nid in release_next_held(session, tenant_id, channel)]
+    return released
 
 
 def find_stuck_work(session: Session, settings: Settings) -> SweepResult:
@@ -56,6 +86,7 @@ def find_stuck_work(session: Session, settings: Settings) -> SweepResult:
         .with_for_update(skip_locked=True)
     ).all()
     result.notifications = [(row.tenant_id, row.id) for row in rows]
+    result.notifications += _release_forgotten_queues(session, settings)
     if result.notifications:
         # Touch them so a long backlog is re-enqueued once per window, not at every sweep.
         session.execute(
