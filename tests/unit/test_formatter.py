@@ -86,13 +86,21 @@ def check(payload: dict) -> None:  # type: ignore[type-arg]
     severity=st.sampled_from(list(Severity)),
     kind=st.sampled_from(list(NotificationKind)),
     allow=st.booleans(),
+    interactive=st.booleans(),
 )
 def test_every_payload_is_valid(
-    message: str, labels: dict[str, str], severity: Severity, kind: NotificationKind, allow: bool
+    message: str,
+    labels: dict[str, str],
+    severity: Severity,
+    kind: NotificationKind,
+    allow: bool,
+    interactive: bool,
 ) -> None:
     check(
         SlackAlertFormatter().format(
-            view(message, labels, severity), kind, MessageOptions(allow_mentions=allow)
+            view(message, labels, severity),
+            kind,
+            MessageOptions(allow_mentions=allow, interactive=interactive),
         )
     )
 
