@@ -111,12 +111,17 @@ def _claim(
         n.updated_at = current
         _audit(session, n, "notification.held", {"channel": n.channel})
         return DeliveryResult("held")
+    # An earlier attempt that died while sending (a `sending` claim taken over), or that never
+    # heard Slack's answer (timeout, network), may have posted: Slack is asked before posting.
+    unanswered = n.state == "retrying" and (n.last_error or "").startswith(("timeout", "network"))
+    ambiguous = n.state == "sending" or unanswered
+    resumed_since = n.claimed_at.timestamp() if ambiguous and n.claimed_at else None
     n.state = "sending"
     n.claim_token = token
     n.claimed_at = current
     n.attempts += 1
     n.updated_at = current
-    return n.tenant_id, _outgoing(session, n, settings, box)
+    return n.tenant_id, _outgoing(session, n, settings, box, resumed_since)
 
 
 def breaker_for(settings: Settings) -> Breaker:
@@ -172,7 +177,11 @@ def release_next_held(session: Session, tenant_id: str, channel: str) -> list[uu
 
 
 def _outgoing(
-    session: Session, n: Notification, settings: Settings, box: SecretBox
+    session: Session,
+    n: Notification,
+    settings: Settings,
+    box: SecretBox,
+    resumed_since: float | None = None,
 ) -> Outgoing | None:
     tenant = load_tenant(session, n.tenant_id, box)
     destination = destination_for(tenant, n.channel, settings)
@@ -206,6 +215,20 @@ def _outgoing(
         root=root,
         reopen_thread=reopen,
         broadcast=alert.severity == Severity.CRITICAL.value,
+        resumed_since=resumed_since if api else None,
+        known_channel_id=_channel_id(session, n.tenant_id, n.channel) if resumed_since else None,
+    )
+
+
+def _channel_id(session: Session, tenant_id: str, channel: str) -> str | None:
+    """Slack's id for a channel name, as learnt from earlier posts (history needs the id)."""
+    if not channel.startswith("#"):
+        return channel
+    return session.scalar(
+        select(AlertMessage.channel_id)
+        .where(AlertMessage.tenant_id == tenant_id, AlertMessage.channel == channel)
+        .order_by(AlertMessage.id.desc())
+        .limit(1)
     )
 
 

@@ -22,6 +22,8 @@ from alerting.slack.client import (
     SlackWebhookHandler,
 )
 
+#: Seconds of clock difference allowed between us and Slack when looking back for a post.
+CLOCK_SLACK = 60.0
 #: ``metadata.event_type`` on every message posted through the Web API.
 METADATA_EVENT_TYPE = "alert_notification"
 
@@ -69,6 +71,10 @@ class Outgoing:
     #: Thread of an earlier alert with the same fingerprint (a re-fired alert answers there).
     reopen_thread: str | None
     broadcast: bool
+    #: Set when an earlier attempt died mid-request (epoch seconds of its claim) and the
+    #: channel's id is known: Slack is asked whether that post went through before posting.
+    resumed_since: float | None = None
+    known_channel_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +118,13 @@ def send(out: Outgoing, settings: Settings) -> SendResult:
             return SendResult(updated)
         # The message was deleted in Slack: post the alert afresh below.
     thread = out.reopen_thread if out.kind is NotificationKind.FIRING else None
+    if out.resumed_since is not None and out.known_channel_id and not thread:
+        earlier = api.find_posted(
+            out.known_channel_id, out.notification_id, oldest=out.resumed_since - CLOCK_SLACK
+        )
+        if earlier is not None and earlier.ts:
+            # The dead attempt's post went through: adopt it instead of posting twice.
+            return SendResult(earlier, RootMessage(out.known_channel_id, earlier.ts, earlier.ts))
     posted = api.post_message(
         out.channel,
         out.payload,

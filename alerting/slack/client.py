@@ -196,6 +196,25 @@ class SlackWebApi:
             args["metadata"] = metadata
         return self._call("chat.postMessage", args)
 
+    def find_posted(
+        self, channel_id: str, notification_id: str, *, oldest: float
+    ) -> DeliveryOutcome | None:
+        """A message we posted for this notification since ``oldest`` (epoch seconds), found
+        by its metadata: the way to tell whether a post whose answer was lost went through."""
+        try:
+            response = self._client.conversations_history(
+                channel=channel_id, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200
+            )
+        except (SlackApiError, OSError):
+            return None  # unknown: the caller posts (at least once rather than never)
+        for message in response.get("messages") or []:
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("notification_id") == notification_id:
+                return DeliveryOutcome(
+                    OutcomeKind.SENT, 200, ts=message.get("ts"), channel_id=channel_id
+                )
+        return None
+
     def update(self, channel_id: str, ts: str, payload: dict[str, Any]) -> DeliveryOutcome:
         return self._call("chat.update", {"channel": channel_id, "ts": ts, **payload})
 

@@ -314,6 +314,8 @@ class SandboxState:
         self.abandoned: Counter[str] = Counter()
         #: Requests being held right now (a test waits for one before killing its client).
         self.holding: Counter[str] = Counter()
+        #: Per channel, delays applied after recording a post and before answering it.
+        self.late_answers: dict[str, deque[float]] = {}
         self._recent_accepts: dict[str, deque[int]] = {}
         self.max_rate: dict[str, int] = {}
 
@@ -796,6 +798,16 @@ async def _deliver(
             return _Outcome("abandoned", held_seconds=hold)
     async with state.lock():
         outcome = state.process_post(channel, raw, via=via, webhook_path=webhook_path)
+        late_queue = state.late_answers.get(channel)
+        late = late_queue.popleft() if late_queue and outcome.kind == "ok" else None
+    if late is not None:
+        async with state.lock():
+            state.holding[channel] += 1
+        try:
+            await asyncio.sleep(late)
+        finally:
+            async with state.lock():
+                state.holding[channel] -= 1
     if outcome.kind == "refused":
         logger.info("refused post to %s: %s %s", channel, outcome.error, outcome.detail)
     elif outcome.kind == "fault":
@@ -1186,6 +1198,9 @@ class _FaultsBody(BaseModel):
     hold_seconds: float | None = Field(default=None, ge=0)
     #: How many of the next requests are held.
     count: int = Field(default=1, ge=1)
+    #: Seconds the next ``count`` requests wait *after* being processed and recorded, before
+    #: the answer: the post happened, but a client that gives up never hears of it.
+    answer_late_seconds: float | None = Field(default=None, ge=0)
     #: Slack error strings the next requests get, after ``responses``: a Web API call answers
     #: ``{"ok": false, "error": e}``, a webhook answers ``e`` with Slack's status for it.
     errors: list[Annotated[str, Field(pattern=r"^[a-z_]{1,64}$")]] = Field(default_factory=list)
@@ -1306,6 +1321,10 @@ async def sandbox_faults(body: _FaultsBody, request: Request) -> JSONResponse:
         state.add_faults(name, body.responses, body.retry_after, body.errors)
         if body.hold_seconds is not None:
             state.add_holds(name, body.hold_seconds, body.count)
+        if body.answer_late_seconds is not None:
+            state.late_answers.setdefault(name, deque()).extend(
+                [body.answer_late_seconds] * body.count
+            )
     logger.info(
         "faults for %s: responses=%s hold=%s x%s",
         name,

@@ -139,3 +139,51 @@ def test_webhook_messages_carry_no_buttons(clean: Stack) -> None:
     (message,) = clean.sandbox.messages("#b-alerts")
     assert _buttons(message) == []
     time.sleep(0)
+
+
+def _firing_then_known_channel(clean: Stack) -> None:
+    """A first alert teaches the channel's id (history lookups need it)."""
+    first = send_alert.delay(tenant_id="tenant-w", alert_type="warm", severity="info", message="m")
+    wait_details(first.id, all_sent)
+
+
+def test_a_post_whose_answer_never_came_is_not_posted_twice(clean: Stack) -> None:
+    clean.sandbox.configure(rate_limit=False)
+    _firing_then_known_channel(clean)
+    # Slack records the post, then answers after the worker's 3 s timeout.
+    clean.sandbox.fault("#w-alerts", answer_late_seconds=5.0, count=1)
+    event_id = send_alert.delay(
+        tenant_id="tenant-w", alert_type="x", severity="error", message="late"
+    ).id
+    found = wait_details(event_id, all_sent, timeout=30)
+    (note,) = found["notifications"]
+    assert note["attempts"] == 2 and [
+        e["detail"]["reason"] for e in found["audit"] if e["action"] == "notification.retry"
+    ] == ["timeout"]
+    wait_for(lambda: not clean.sandbox.stats()["holding"], what="the late answer")
+    posted = [m for m in clean.sandbox.messages("#w-alerts") if "late" in m["text"]]
+    assert len(posted) == 1, "adopted from the channel's history, not posted again"
+    assert posted[0]["ts"] == note["slack_ts"]
+
+
+def test_worker_killed_after_slack_posted_does_not_post_twice(clean: Stack) -> None:
+    import os
+    import signal
+
+    from tests.tasks.test_delivery import _pool_children
+
+    assert clean.worker.proc is not None
+    clean.sandbox.configure(rate_limit=False)
+    _firing_then_known_channel(clean)
+    clean.sandbox.fault("#w-alerts", answer_late_seconds=2.0, count=1)
+    event_id = send_alert.delay(
+        tenant_id="tenant-w", alert_type="x", severity="error", message="kill"
+    ).id
+    wait_for(lambda: clean.sandbox.stats()["holding"].get("#w-alerts"), what="the post in flight")
+    for pid in _pool_children(clean.worker.proc.pid):
+        os.kill(pid, signal.SIGKILL)
+    found = wait_details(event_id, all_sent, timeout=40)
+    wait_for(lambda: not clean.sandbox.stats()["holding"], what="the late answer")
+    posted = [m for m in clean.sandbox.messages("#w-alerts") if "kill" in m["text"]]
+    assert len(posted) == 1
+    assert posted[0]["ts"] == found["notifications"][0]["slack_ts"]
