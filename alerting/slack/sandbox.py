@@ -987,9 +987,23 @@ async def incoming_webhook(path: str, request: Request) -> Response:
             state, request, channel, payload, via="webhook", webhook_path=webhook_path
         )
     response, label = _webhook_response(outcome)
+    await _log_post(state, "webhook", channel, received_at, response, outcome, label, webhook_path)
+    return response
+
+
+async def _log_post(
+    state: SandboxState,
+    endpoint: str,
+    channel: str | None,
+    received_at: float,
+    response: Response,
+    outcome: _Outcome,
+    label: str,
+    webhook_path: str | None = None,
+) -> None:
     async with state.lock():
         state.log_request(
-            endpoint="webhook",
+            endpoint=endpoint,
             channel=channel,
             webhook_path=webhook_path,
             received_at=received_at,
@@ -1000,7 +1014,6 @@ async def incoming_webhook(path: str, request: Request) -> Response:
             retry_after=outcome.retry_after,
             ts=outcome.message.ts if outcome.message else None,
         )
-    return response
 
 
 @router.api_route("/api/chat.postMessage", methods=["GET", "POST"])
@@ -1023,18 +1036,7 @@ async def chat_post_message(request: Request) -> Response:
             "message": outcome.message.slack_json(),
         }
     response, label = _api_response(outcome, ok_payload)
-    async with state.lock():
-        state.log_request(
-            endpoint="chat.postMessage",
-            channel=channel,
-            received_at=received_at,
-            status=None if outcome.kind == "abandoned" else response.status_code,
-            outcome=label,
-            fault=outcome.kind == "fault",
-            held_seconds=outcome.held_seconds,
-            retry_after=outcome.retry_after,
-            ts=outcome.message.ts if outcome.message else None,
-        )
+    await _log_post(state, "chat.postMessage", channel, received_at, response, outcome, label)
     return response
 
 
