@@ -31,7 +31,7 @@ EVENTS = Counter(
 )
 NOTIFICATIONS = Counter(
     "alerting_notifications_total",
-    "Delivery attempts' outcomes (sent, retrying, rerouted, dead)",
+    "Delivery attempts' outcomes (sent, retried, rerouted, dead)",
     ["tenant", "outcome"],
 )
 SLACK_LATENCY = Histogram(

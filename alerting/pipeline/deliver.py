@@ -54,6 +54,8 @@ class DeliveryResult:
     follow_ups: list[uuid.UUID] = field(default_factory=list)
 
 
+#: Metric label of each state a delivery attempt can leave a notification in.
+OUTCOME_LABELS = {"retrying": "retried"}
 #: Where a notification's state comes from when its alert's message is rewritten in place.
 _KIND_OF_STATUS = {
     "firing": NotificationKind.FIRING,
@@ -78,7 +80,9 @@ def deliver_notification(
         sent = send(outgoing, settings)
     with session_scope() as session:
         result = _record(session, notification_id, token, sent, settings, box)
-    NOTIFICATIONS.labels(tenant=tenant_id, outcome=result.state).inc()
+    NOTIFICATIONS.labels(
+        tenant=tenant_id, outcome=OUTCOME_LABELS.get(result.state, result.state)
+    ).inc()
     return result
 
 

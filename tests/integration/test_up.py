@@ -114,9 +114,19 @@ def test_up_runs_the_stack_and_ctrl_c_stops_it(stack: Stack, tmp_path: object) -
         wait_for(delivered, timeout=30, what="the alert in the sandbox (worker started by up)")
         page = requests.get(f"{sandbox}/", timeout=2).text
         assert "Utilisation CPU &gt; 95%" in page and "#critical-alerts" in page
-        metrics = requests.get(f"http://127.0.0.1:{ports['web']}/metrics", timeout=2).text
-        assert (
-            'alerting_notifications_total{outcome="sent",tenant="spotify-tenant-1"} 2.0' in metrics
+        # Collected across processes: the worker's counters show on the web app. The sandbox
+        # is reached through the Web API (`alerting up` gives it a bot token).
+        wanted = (
+            'alerting_notifications_total{outcome="sent",tenant="spotify-tenant-1"} 2.0',
+            'alerting_slack_request_seconds_count{method="chat.postMessage"} 2.0',
+        )
+        wait_for(
+            lambda: all(
+                w in requests.get(f"http://127.0.0.1:{ports['web']}/metrics", timeout=2).text
+                for w in wanted
+            ),
+            timeout=10,
+            what="the worker's metrics on the web app's /metrics",
         )
         # Flower switches task events on in the worker; from then on it lists the tasks.
         flower = f"http://127.0.0.1:{ports['flower']}"
