@@ -49,14 +49,16 @@ def run_stack(*, sandbox: bool | None, concurrency: int) -> int:
             stale.unlink()  # counters of a previous run's processes would be summed in
         env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
-        # Delivery posts through webhooks, so only a webhook URL means "real Slack is set".
-        has_slack = bool(settings.slack_webhook_url)
+        # Either credential means real Slack is configured; the sandbox is for when none is.
+        has_slack = bool(settings.slack_webhook_url or settings.slack_bot_token)
         use_sandbox = (not has_slack) if sandbox is None else sandbox
         sandbox_url = f"http://127.0.0.1:{settings.sandbox_port}"
         if use_sandbox:
             env["SLACK_WEBHOOK_URL"] = f"{sandbox_url}/services/T0000SANDBOX/B0000SANDBOX/sandbox"
             env["SLACK_API_URL"] = f"{sandbox_url}/api/"
-            env.setdefault("SLACK_BOT_TOKEN", "xoxb-sandbox")
+            # The sandbox's own token: real credentials never go to the local stand-in. The
+            # Web API mode gives threads and in-place updates, visible on the sandbox page.
+            env["SLACK_BOT_TOKEN"] = "xoxb-sandbox"
 
         run_settings = Settings.model_validate(env)
         upgrade(postgres_url)

@@ -221,8 +221,10 @@ def bench_stack(concurrency: int, log_dir: Path) -> Iterator[Stack]:
             "ALERTING_DATA_DIR": str(scratch / "data"),
             "PYTHONUNBUFFERED": "1",
         }
-        # Multiprocess metric files would add disk writes the production default does not have.
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        # Multiprocess metric files would add disk writes the production default does not have;
+        # a Slack token from the shell would switch the webhook tenants to Web API mode.
+        for name in ("PROMETHEUS_MULTIPROC_DIR", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"):
+            env.pop(name, None)
         os.environ.update(
             {k: env[k] for k in env if k.startswith(("POSTGRES", "REDIS", "SLACK", "ALERTING"))}
         )

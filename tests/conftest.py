@@ -157,7 +157,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "ALERTING_WEBHOOK_HOSTS": "127.0.0.1",
             "PYTHONUNBUFFERED": "1",
         }
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        # Only the Slack the tests set up: a token from the shell would change delivery modes.
+        for name in ("PROMETHEUS_MULTIPROC_DIR", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"):
+            env.pop(name, None)
         os.environ.update(
             {k: env[k] for k in env if k.startswith(("POSTGRES", "REDIS", "SLACK", "ALERTING"))}
         )
