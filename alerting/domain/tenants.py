@@ -96,6 +96,8 @@ class SlackConfig(BaseModel):
     channel_webhooks: dict[str, str] = Field(default_factory=dict)
     #: Per-environment channel overrides, e.g. ``staging: {channel: "#alerts-staging"}``.
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
+    #: Languages per channel, overriding ``languages``: one, or two for a bilingual channel.
+    channel_languages: dict[str, list[str]] = Field(default_factory=dict)
     #: Let ``<!channel>``/``<@U…>`` in alert text notify people (escaped otherwise).
     allow_mentions: bool = False
 
@@ -110,6 +112,16 @@ class SlackConfig(BaseModel):
         for lang in value:
             if lang not in SUPPORTED_LANGUAGES:
                 raise ValueError(f"{lang!r} is not supported; use {', '.join(SUPPORTED_LANGUAGES)}")
+        return value
+
+    @field_validator("channel_languages")
+    @classmethod
+    def _channel_languages(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for channel, languages in value.items():
+            check_channel(channel)
+            if not 1 <= len(languages) <= 2:
+                raise ValueError(f"{channel}: one language, or two for a bilingual channel")
+            cls._languages(languages)
         return value
 
     @field_validator("environments")
@@ -145,6 +157,11 @@ class TenantConfig(BaseModel):
     tenant_id: TenantId
     name: str = Field(min_length=1, max_length=200)
     slack_config: SlackConfig
+
+    def locales_for(self, channel: str) -> tuple[str, ...]:
+        """The channel's languages, else the tenant's first (its default)."""
+        config = self.slack_config
+        return tuple(config.channel_languages.get(channel) or config.languages[:1])
 
     def channel_for_environment(self, environment: str | None) -> str:
         if environment and environment in self.slack_config.environments:

@@ -50,3 +50,6 @@ class MessageOptions:
     notes: tuple[str, ...] = field(default_factory=tuple)
     #: Acknowledge / Resolve / Silence buttons (Web API mode, where Slack can call back).
     interactive: bool = False
+    #: Languages of the message: the first is its language, a second one is added below it
+    #: (a bilingual channel).
+    locales: tuple[str, ...] = ("en",)

@@ -13,6 +13,8 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -26,12 +28,14 @@ from alerting.domain.backoff import retry_ceiling, retry_countdown
 from alerting.domain.events import Severity
 from alerting.domain.routing import SlackChannelRouter
 from alerting.domain.views import AlertView, MessageOptions, NotificationKind
+from alerting.i18n import translator
 from alerting.metrics import NOTIFICATIONS
 from alerting.pipeline.send import Outgoing, RootMessage, SendResult, destination_for, send
 from alerting.secrets import SecretBox
 from alerting.settings import Settings
 from alerting.slack.client import DeliveryOutcome, OutcomeKind
 from alerting.slack.formatter import SlackAlertFormatter
+from alerting.slack.templates import SlackTemplateEngine
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +132,16 @@ def _claim(
     return n.tenant_id, _outgoing(session, n, settings, box, resumed_since)
 
 
+@lru_cache(maxsize=2)
+def _formatter(tenants_dir: Path) -> SlackAlertFormatter:
+    return SlackAlertFormatter(SlackTemplateEngine(tenants_dir))
+
+
+def formatter_for(settings: Settings) -> SlackAlertFormatter:
+    """One per process: compiled templates are cached inside."""
+    return _formatter(settings.tenants_dir.resolve())
+
+
 def breaker_for(settings: Settings) -> Breaker:
     return Breaker(
         redis_client(settings.require_redis_url()),
@@ -194,14 +208,24 @@ def _outgoing(
     alert = session.get_one(Alert, n.alert_id)
     view = alert_view(alert, tenant)
     kind = NotificationKind(n.kind)
+    locales = tenant.config.locales_for(n.channel)
     notes: tuple[str, ...] = ()
     if n.original_channel:
-        notes = (f"Re-routed here: {n.original_channel} refused it ({n.rerouted_because}).",)
+        notes = (
+            translator(locales[0]).gettext(
+                "Re-routed here: %(channel)s refused it (%(reason)s).",
+                channel=n.original_channel,
+                reason=n.rerouted_because,
+            ),
+        )
     api = destination.mode == "api"
     options = MessageOptions(
-        allow_mentions=tenant.config.slack_config.allow_mentions, notes=notes, interactive=api
+        allow_mentions=tenant.config.slack_config.allow_mentions,
+        notes=notes,
+        interactive=api,
+        locales=locales,
     )
-    formatter = SlackAlertFormatter()
+    formatter = formatter_for(settings)
     root = reopen = None
     if api:
         root = _root_message(session, n.alert_id, n.channel)
@@ -215,7 +239,7 @@ def _outgoing(
         channel=n.channel,
         destination=destination,
         payload=formatter.format(view, shown, options),
-        reply_text=formatter.thread_reply(view, kind),
+        reply_text=formatter.thread_reply(view, kind, locales[0]),
         root=root,
         reopen_thread=reopen,
         broadcast=alert.severity == Severity.CRITICAL.value,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -19,6 +18,8 @@ from slack_sdk.models.blocks import (
 
 from alerting.domain.events import Severity
 from alerting.domain.views import AlertView, MessageOptions, NotificationKind
+from alerting.i18n import FALLBACK_LOCALE, Translator, translator
+from alerting.slack.templates import RenderedAlert, SlackTemplateEngine
 
 #: Slack's limits, in characters (text) or items (blocks, fields).
 MAX_BLOCKS = 50
@@ -76,43 +77,48 @@ def truncate(text: str, limit: int, *, marker: str = "…") -> str:
 
 
 class SlackAlertFormatter:
-    """Builds the Slack payload of one notification (blocks, colour bar and fallback text)."""
+    """Builds the Slack payload of one notification: blocks, colour bar and fallback text.
+
+    The structure is decided here; the words come from the SlackTemplateEngine (title,
+    summary, which fields in what order) and the message catalogs, in the channel's locales.
+    """
+
+    def __init__(self, engine: SlackTemplateEngine | None = None) -> None:
+        self.engine = engine or SlackTemplateEngine()
 
     def format(
         self, alert: AlertView, kind: NotificationKind, options: MessageOptions | None = None
     ) -> dict[str, Any]:
         options = options or MessageOptions()
-        title = self._title(alert, kind)
+        locale, *others = options.locales
+        tr = translator(locale)
+        rendered = self.engine.render(alert, locale)
+        title = self._title(alert, kind, rendered, tr)
         blocks: list[Any] = [
             HeaderBlock(text=PlainTextObject(text=truncate(title, MAX_HEADER_CHARS)))
         ]
         for note in options.notes:
-            blocks.append(
-                SectionBlock(
-                    text=MarkdownTextObject(text=truncate(_escape(note), MAX_SECTION_CHARS))
-                )
-            )
-        # Slack refuses an empty section text; stored alerts always have one, but stay safe.
-        message = escape_mrkdwn(alert.message, allow_mentions=options.allow_mentions)
-        if not message.strip():
-            message = "(no message)"
-        blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=truncate(message, MAX_SECTION_CHARS, marker="… (message truncated)")
-                )
-            )
-        )
-        blocks.append(SectionBlock(fields=self._fields(alert, kind)))
-        links = self._links(alert)
+            blocks.append(_section(_escape(note)))
+        blocks.append(_section(self._summary(rendered, options, tr), tr=tr))
+        if rendered.note:
+            blocks.append(_section(_escape(rendered.note)))
+        fields = self._fields(alert, kind, rendered, tr)
+        if fields:
+            blocks.append(SectionBlock(fields=fields))
+        links = self._links(alert, tr)
         if links:
-            blocks.append(
-                SectionBlock(text=MarkdownTextObject(text=truncate(links, MAX_SECTION_CHARS)))
-            )
+            blocks.append(_section(links))
+        for other in others:
+            # A bilingual channel: the same words in its second language, below the first.
+            second = self.engine.render(alert, other)
+            second_tr = translator(other)
+            blocks.append(DividerBlock())
+            text = f"*{_escape(self._title(alert, kind, second, second_tr))}*\n"
+            blocks.append(_section(text + self._summary(second, options, second_tr), tr=tr))
         if options.interactive and alert.status != "resolved":
-            blocks.append(self._buttons(alert))
+            blocks.append(self._buttons(alert, tr))
         blocks.append(DividerBlock())
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=self._context(alert))]))
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=self._context(alert, tr))]))
         colour = self._colour(alert, kind)
         text = truncate(f"{title}: {_escape(alert.message)}", MAX_TEXT_CHARS)
         return {
@@ -121,70 +127,101 @@ class SlackAlertFormatter:
             "attachments": [{"color": colour, "fallback": truncate(title, MAX_HEADER_CHARS)}],
         }
 
-    def thread_reply(self, alert: AlertView, kind: NotificationKind) -> str:
+    def thread_reply(
+        self, alert: AlertView, kind: NotificationKind, locale: str = FALLBACK_LOCALE
+    ) -> str:
         """The line a follow-up adds to the alert's thread (Web API mode)."""
+        tr = translator(locale)
         if kind is NotificationKind.ACKNOWLEDGED:
-            return f":eyes: Acknowledged by {_escape(alert.acknowledged_by or 'someone')}"
+            who = _escape(alert.acknowledged_by or "?")
+            return ":eyes: " + tr.gettext("Acknowledged by %(who)s", who=who)
         if kind is NotificationKind.RESOLVED:
-            after = ""
-            if alert.resolved_at is not None:
-                after = f" after {_duration(alert.resolved_at - alert.first_seen_at)}"
-            return (
-                f":white_check_mark: Resolved by {_escape(alert.resolved_by or 'someone')}{after}"
+            who = _escape(alert.resolved_by or "?")
+            after = tr.duration((alert.resolved_at or alert.last_seen_at) - alert.first_seen_at)
+            return ":white_check_mark: " + tr.gettext(
+                "Resolved by %(who)s after %(duration)s", who=who, duration=after
             )
-        return f":repeat: Fired again: {alert.count} times since {_when(alert.first_seen_at)}"
+        since = tr.datetime(alert.first_seen_at)
+        return ":repeat: " + tr.gettext(
+            "Fired again: %(count)s times since %(since)s",
+            count=tr.number(alert.count),
+            since=since,
+        )
 
-    def _buttons(self, alert: AlertView) -> ActionsBlock:
+    def _summary(self, rendered: RenderedAlert, options: MessageOptions, tr: Translator) -> str:
+        # The template's summary carries the alert's own text: escaped as data, always.
+        summary = escape_mrkdwn(rendered.summary, allow_mentions=options.allow_mentions)
+        return summary if summary.strip() else tr.gettext("(no message)")
+
+    def _buttons(self, alert: AlertView, tr: Translator) -> ActionsBlock:
         buttons = []
         if alert.status == "firing":
             buttons.append(
                 ButtonElement(
-                    text="Acknowledge", action_id=ACTION_ACK, value=alert.alert_id, style="primary"
+                    text=tr.gettext("Acknowledge"),
+                    action_id=ACTION_ACK,
+                    value=alert.alert_id,
+                    style="primary",
                 )
             )
         buttons.append(
-            ButtonElement(text="Resolve", action_id=ACTION_RESOLVE, value=alert.alert_id)
+            ButtonElement(
+                text=tr.gettext("Resolve"), action_id=ACTION_RESOLVE, value=alert.alert_id
+            )
         )
         buttons.append(
-            ButtonElement(text="Silence 1h", action_id=ACTION_SILENCE_1H, value=alert.alert_id)
+            ButtonElement(
+                text=tr.gettext("Silence 1h"), action_id=ACTION_SILENCE_1H, value=alert.alert_id
+            )
         )
         return ActionsBlock(block_id=f"alert:{alert.alert_id}", elements=buttons)
 
-    def _title(self, alert: AlertView, kind: NotificationKind) -> str:
-        emoji = SEVERITY_EMOJI[alert.severity]
-        base = f"{alert.severity.value.upper()} {alert.alert_type}"
-        if alert.environment:
-            base += f" ({alert.environment})"
+    def _title(
+        self, alert: AlertView, kind: NotificationKind, rendered: RenderedAlert, tr: Translator
+    ) -> str:
+        severity = tr.gettext(alert.severity.value.upper())
+        base = f"{severity} {rendered.title}"
         if kind is NotificationKind.ACKNOWLEDGED:
-            return f":eyes: Acknowledged by {alert.acknowledged_by}: {base}"
+            who = alert.acknowledged_by or "?"
+            return f":eyes: {tr.gettext('Acknowledged by %(who)s', who=who)}: {base}"
         if kind is NotificationKind.RESOLVED:
-            return f":white_check_mark: Resolved: {base}"
-        return f"{emoji} {base}"
+            return f":white_check_mark: {tr.gettext('Resolved')}: {base}"
+        return f"{SEVERITY_EMOJI[alert.severity]} {base}"
 
-    def _fields(self, alert: AlertView, kind: NotificationKind) -> list[MarkdownTextObject]:
-        pairs: list[tuple[str, str]] = [
-            ("Tenant", alert.tenant_name),
-            ("Environment", alert.environment or "—"),
-            ("Type", alert.alert_type),
-            ("Count", str(alert.count)),
-            ("First seen", _when(alert.first_seen_at)),
-            ("Last seen", _when(alert.last_seen_at)),
-        ]
+    def _fields(
+        self, alert: AlertView, kind: NotificationKind, rendered: RenderedAlert, tr: Translator
+    ) -> list[MarkdownTextObject]:
+        values: dict[str, tuple[str, str]] = {
+            "tenant": (tr.gettext("Tenant"), _escape(alert.tenant_name)),
+            "environment": (tr.gettext("Environment"), _escape(alert.environment or "—")),
+            "type": (tr.gettext("Type"), _escape(alert.alert_type)),
+            "count": (tr.gettext("Count"), tr.number(alert.count)),
+            "first_seen": (tr.gettext("First seen"), tr.datetime(alert.first_seen_at)),
+            "last_seen": (tr.gettext("Last seen"), tr.datetime(alert.last_seen_at)),
+            "source": (tr.gettext("Source"), _escape(alert.source or "—")),
+        }
+        pairs: list[tuple[str, str]] = []
+        for key in rendered.fields:
+            if key == "labels":
+                labels = sorted(alert.labels.items())
+                if labels:
+                    pairs.append((tr.gettext("Labels"), _label_lines(labels, tr)))
+            elif key.startswith("label:"):
+                name = key.removeprefix("label:")
+                if name in alert.labels:
+                    pairs.append((_escape(name), _escape(alert.labels[name])))
+            elif key in values:
+                pairs.append(values[key])
         if kind is NotificationKind.RESOLVED and alert.resolved_at is not None:
-            pairs.append(("Resolved after", _duration(alert.resolved_at - alert.first_seen_at)))
-        labels = sorted(alert.labels.items())
-        if labels and len(pairs) < MAX_FIELDS:
-            pairs.append(("Labels", _label_lines(labels)))
-        return [
-            MarkdownTextObject(
-                text=truncate(
-                    f"*{name}*\n{_escape(value) if name != 'Labels' else value}", MAX_FIELD_CHARS
-                )
+            pairs.append(
+                (tr.gettext("Resolved after"), tr.duration(alert.resolved_at - alert.first_seen_at))
             )
+        return [
+            MarkdownTextObject(text=truncate(f"*{name}*\n{value}", MAX_FIELD_CHARS))
             for name, value in pairs[:MAX_FIELDS]
         ]
 
-    def _links(self, alert: AlertView) -> str:
+    def _links(self, alert: AlertView, tr: Translator) -> str:
         links = []
         for key, label in (
             ("runbook_url", "Runbook"),
@@ -193,14 +230,14 @@ class SlackAlertFormatter:
         ):
             url = alert.annotations.get(key, "")
             if url.startswith(("https://", "http://")) and "|" not in url and ">" not in url:
-                links.append(f"<{url}|{label}>")
+                links.append(f"<{url}|{tr.gettext(label)}>")
         return "  ·  ".join(links)
 
-    def _context(self, alert: AlertView) -> str:
-        parts = [f"alert `{alert.alert_id}`"]
+    def _context(self, alert: AlertView, tr: Translator) -> str:
+        parts = [tr.gettext("alert %(id)s", id=f"`{alert.alert_id}`")]
         if alert.source:
-            parts.append(f"source {_escape(alert.source)}")
-        parts.append(_when(alert.last_seen_at))
+            parts.append(tr.gettext("source %(source)s", source=_escape(alert.source)))
+        parts.append(tr.datetime(alert.last_seen_at))
         return truncate(" · ".join(parts), MAX_SECTION_CHARS)
 
     def _colour(self, alert: AlertView, kind: NotificationKind) -> str:
@@ -211,7 +248,14 @@ class SlackAlertFormatter:
         return SEVERITY_COLOUR[alert.severity]
 
 
-def _label_lines(labels: list[tuple[str, str]]) -> str:
+def _section(text: str, *, tr: Translator | None = None) -> SectionBlock:
+    marker = "… " + (tr or translator(FALLBACK_LOCALE)).gettext("(message truncated)")
+    return SectionBlock(
+        text=MarkdownTextObject(text=truncate(text, MAX_SECTION_CHARS, marker=marker))
+    )
+
+
+def _label_lines(labels: list[tuple[str, str]], tr: Translator) -> str:
     """As many labels as fit one field, then a visible count of the rest."""
     budget = MAX_FIELD_CHARS - len("*Labels*\n") - len("\n… 9999 more labels")
     lines: list[str] = []
@@ -224,20 +268,5 @@ def _label_lines(labels: list[tuple[str, str]]) -> str:
         used += len(line) + 1
     rest = len(labels) - len(lines)
     if rest:
-        lines.append(f"… {rest} more labels")
+        lines.append(tr.gettext("… %(count)s more labels", count=tr.number(rest)))
     return "\n".join(lines)
-
-
-def _when(moment: Any) -> str:
-    return str(moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
-
-
-def _duration(delta: Any) -> str:
-    seconds = int(delta.total_seconds())
-    hours, rest = divmod(max(0, seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes}m"
-    if minutes:
-        return f"{minutes}m {secs}s"
-    return f"{secs}s"
