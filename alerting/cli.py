@@ -406,6 +406,81 @@ def tenants_revoke_key(tenant_id: str, prefix: str) -> None:
     click.echo(f"{count} key revoked")
 
 
+# --- templates -------------------------------------------------------------------------
+
+
+@main.group()
+def templates() -> None:
+    """Message templates and translations."""
+
+
+@templates.command("render")
+@click.option("--tenant", "tenant_id", required=True)
+@click.option("--type", "alert_type", required=True)
+@click.option("--severity", default="critical", show_default=True)
+@click.option("--locale", "locales", multiple=True, help="en, fr or de; twice for bilingual.")
+@click.option("--environment", "--env", default="production", show_default=True)
+@click.option("--message", default="Sample alert message", show_default=True)
+@click.option("--label", "labels", multiple=True, help="KEY=VALUE, repeatable.")
+@click.option(
+    "--status", type=click.Choice(["firing", "acknowledged", "resolved"]), default="firing"
+)
+@click.option("--interactive/--no-interactive", default=False, help="With Web API buttons.")
+@click.option("--post", "post_channel", default=None, help="Also post it to this channel.")
+def templates_render(
+    tenant_id: str,
+    alert_type: str,
+    severity: str,
+    locales: tuple[str, ...],
+    environment: str,
+    message: str,
+    labels: tuple[str, ...],
+    status: str,
+    interactive: bool,
+    post_channel: str | None,
+) -> None:
+    """Print a message's Block Kit JSON and a plain-text preview, without a database."""
+    from alerting.template_tools import render_sample
+
+    try:
+        payload, preview = render_sample(
+            tenant_id=tenant_id,
+            alert_type=alert_type,
+            severity=severity,
+            locales=locales,
+            environment=environment,
+            message=message,
+            labels=_pairs(labels, "--label"),
+            status=status,
+            interactive=interactive,
+        )
+    except (AlertingError, ValueError) as exc:
+        _fail(str(exc), 2)
+        return
+    click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+    click.echo("\n--- preview ---\n" + preview)
+    if post_channel:
+        from alerting.template_tools import post_sample
+
+        try:
+            click.echo(post_sample(payload, post_channel))
+        except AlertingError as exc:
+            _fail(str(exc))
+
+
+@templates.command("check")
+def templates_check() -> None:
+    """Validate every built-in and tenant template in every locale; exit 1 listing problems."""
+    from alerting.slack.templates import SlackTemplateEngine
+
+    problems = SlackTemplateEngine(get_settings().tenants_dir).check()
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        sys.exit(1)
+    click.echo("all templates valid in en, fr, de")
+
+
 # --- database --------------------------------------------------------------------------
 
 

@@ -6,10 +6,13 @@ their ratio says how much of the worker's capacity the alert pipeline itself con
 * ``python -m bench`` — the figures (``--py-spy`` adds a sampled run: where pool time goes),
   then deliveries per second in Web API mode (post, update and thread reply per alert)
   against webhook mode (``--mode-alerts``, ``--skip-modes``);
+* ``python -m bench.render`` — in process, no services: Slack payloads rendered per second
+  (template + formatter) per locale, against ``json.dumps`` of the same payloads; also the
+  first phase of ``python -m bench`` (``--renders``, ``--skip-render``);
 * ``python -m bench.alert_path`` — the pipeline in one process without Celery: round trips
   per stage and the cost of each suspect (pre-ping, commit, tenant load, TLS set-up, …).
 
 Modules: :mod:`bench.harness` (services, database, sandbox, workers), :mod:`bench.noop` (the
-no-op task), :mod:`bench.measure`, :mod:`bench.modes` (delivery modes), :mod:`bench.stats`,
-:mod:`bench.report`, :mod:`bench.profile` (py-spy).
+no-op task), :mod:`bench.measure`, :mod:`bench.modes` (delivery modes), :mod:`bench.render`
+(render benchmark), :mod:`bench.stats`, :mod:`bench.report`, :mod:`bench.profile` (py-spy).
 """

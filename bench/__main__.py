@@ -17,6 +17,7 @@ from rich.table import Table
 from bench.harness import ROOT, bench_stack
 from bench.measure import measure_alerts, measure_latency, measure_noops, warm_up_alerts
 from bench.modes import ModeRun, measure_modes
+from bench.render import RenderRun, add_arguments, check_arguments, measure_render
 from bench.report import make_console, render
 
 #: Warm-up sizes: enough for every pool process to import, connect and run each code path.
@@ -46,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--skip-modes", action="store_true", help="leave out the delivery-mode comparison"
     )
+    parser.add_argument(
+        "--skip-render",
+        action="store_true",
+        help="leave out the render benchmark (template + formatter vs. json.dumps)",
+    )
+    add_arguments(parser)
     parser.add_argument(
         "--log-dir",
         type=Path,
@@ -92,11 +99,11 @@ def _terminate(signum: int, _frame: FrameType | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(args_list)
+    parser = _parser()
+    args = parser.parse_args(args_list)
     if min(args.alerts, args.noops, args.concurrency, args.mode_alerts) < 1 or args.rate <= 0:
-        _parser().error(
-            "--alerts, --noops, --concurrency, --mode-alerts and --rate must be positive"
-        )
+        parser.error("--alerts, --noops, --concurrency, --mode-alerts and --rate must be positive")
+    check_arguments(parser, args)
     command = _command_line(args_list)  # before bench_stack points the environment elsewhere
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate)
@@ -111,7 +118,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     extra: list[Table] = []
     modes: list[ModeRun] = []
+    renders: list[RenderRun] = []
     try:
+        if not args.skip_render:
+            # First, before any service or worker exists: pure CPU in this process, so it
+            # gets a quiet machine, and the runs below are not disturbed by it either.
+            log(f"render: {args.renders:,} renders and json.dumps per locale set")
+            renders = measure_render(
+                args.renders, args.render_warmup, interactive=args.render_buttons, log=log
+            )
         with bench_stack(args.concurrency, log_dir) as stack:
             where = "embedded" if stack.embedded else "from POSTGRES_URL/REDIS_URL"
             log(f"services {where}; broker {stack.redis_url}; logs in {log_dir}")
@@ -140,7 +155,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print("[yellow]interrupted; every process the bench started is stopped[/yellow]")
         return 128 + (stop.signum if isinstance(stop, Terminated) else signal.SIGINT)
 
-    render(console, noop, alerts, latency, args.concurrency, extra, modes)
+    render(
+        console,
+        noop,
+        alerts,
+        latency,
+        args.concurrency,
+        extra,
+        modes,
+        renders,
+        render_buttons=args.render_buttons,
+    )
     console.print(f"command: {command}", highlight=False, soft_wrap=True)
     console.print(f"logs: {log_dir}", highlight=False, soft_wrap=True)
     return 0

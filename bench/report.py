@@ -13,6 +13,7 @@ from rich.table import Table
 from bench.measure import Latency, Throughput
 from bench.modes import ModeRun
 from bench.names import NOOP_TASK
+from bench.render import ALERT_TYPES, RenderRun
 from bench.stats import MACHINE, Summary
 
 #: alerts/s ÷ no-op tasks/s the pipeline should reach: an alert is three tasks (ingest, route,
@@ -197,6 +198,41 @@ def stage_table(stages: Mapping[str, Summary]) -> Table:
     return table
 
 
+def render_table(runs: Sequence[RenderRun], *, interactive: bool) -> Table:
+    """Renders/s per locale set next to json.dumps/s of the same payloads, and their ratio."""
+    table = Table(
+        title="Render: template + formatter, in process, vs. json.dumps of its payload",
+        title_justify="left",
+    )
+    for column in (
+        "locales",
+        "renders/s",
+        "µs / render",
+        "json.dumps/s",
+        "µs / dump",
+        "ratio renders ÷ dumps",
+        "payload",
+    ):
+        table.add_column(column, justify="left" if column == "locales" else "right")
+    for run in runs:
+        table.add_row(
+            run.label,
+            f"{run.renders_per_second:,.0f}",
+            f"{run.render_seconds / run.count * 1e6:.1f}",
+            f"{run.dumps_per_second:,.0f}",
+            f"{run.dumps_seconds / run.count * 1e6:.1f}",
+            f"{run.ratio:.3f}",
+            f"{run.payload_bytes:,.0f} B, {run.blocks:.1f} blocks",
+        )
+    if runs:
+        buttons = "with buttons" if interactive else "without buttons"
+        table.caption = (
+            f"{runs[0].count:,} renders and as many json.dumps per locale set, one thread; "
+            f"firing alerts of types {', '.join(ALERT_TYPES)} in turn, {buttons}"
+        )
+    return table
+
+
 def render(
     console: Console,
     noop: Throughput,
@@ -205,6 +241,8 @@ def render(
     concurrency: int,
     extra: Sequence[Table] = (),
     modes: Sequence[ModeRun] = (),
+    renders: Sequence[RenderRun] = (),
+    render_buttons: bool = True,
 ) -> None:
     console.print(headline(noop, alerts, latency, concurrency, modes))
     console.print(task_table(noop, alerts, concurrency))
@@ -212,5 +250,7 @@ def render(
     if cpu is not None:
         console.print(cpu)
     console.print(stage_table(latency.stages))
+    if renders:
+        console.print(render_table(renders, interactive=render_buttons))
     for table in extra:
         console.print(table)

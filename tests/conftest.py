@@ -42,6 +42,8 @@ TEST_TENANTS: dict[str, dict[str, Any]] = {
             "rate_limit": 600,
             "languages": ["en"],
             "environments": {"staging": {"channel": "#a-staging"}},
+            # A bilingual channel.
+            "channel_languages": {"#a-staging": ["fr", "en"]},
         },
     },
     "tenant-b": {

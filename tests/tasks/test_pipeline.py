@@ -43,6 +43,36 @@ def test_environment_routes_to_its_channel_and_warning_skips_escalation(clean: S
     assert states(found) == {"#a-staging": "sent"}
 
 
+def test_messages_speak_the_channels_languages(clean: Stack) -> None:
+    clean.sandbox.configure(rate_limit=False)
+    german = send_alert.delay(
+        tenant_id="tenant-b",
+        alert_type="high_cpu",
+        severity="critical",
+        message="CPU > 95%",
+        labels={"host": "db-1"},
+        environment="production",
+    ).id
+    bilingual = send_alert.delay(
+        tenant_id="tenant-a",
+        alert_type="disk_full",
+        severity="error",
+        message="disk 97%",
+        labels={"host": "db-2"},
+        environment="staging",
+    ).id
+    wait_details(german, all_sent)
+    wait_details(bilingual, all_sent)
+    (de,) = clean.sandbox.messages("#b-alerts")
+    assert (
+        de["blocks"][0]["text"]["text"] == ":red_circle: KRITISCH CPU über dem Schwellwert auf db-1"
+    )
+    assert "*Anzahl*" in str(de["blocks"]) and "Bereitschaft alarmieren" in str(de["blocks"])
+    (fr_en,) = clean.sandbox.messages("#a-staging")
+    assert fr_en["blocks"][0]["text"]["text"].endswith("ERREUR Disque presque plein sur db-2")
+    assert "ERROR Disk almost full on db-2" in str(fr_en["blocks"])
+
+
 def test_repeats_fold_into_one_alert_with_a_count(clean: Stack) -> None:
     ids = [
         send_alert.delay(
