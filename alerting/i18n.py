@@ -13,6 +13,7 @@ from datetime import UTC, timedelta
 from functools import lru_cache
 from pathlib import Path
 
+from babel import Locale
 from babel.dates import format_datetime, format_timedelta
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -42,6 +43,8 @@ class Translator:
         if locale not in SUPPORTED_LOCALES:
             raise ValueError(f"{locale!r} is not supported; use {', '.join(SUPPORTED_LOCALES)}")
         self.locale = locale
+        # Parsed once: Babel parses a locale given as a string on every call.
+        self._babel = Locale.parse(locale)
 
     def gettext(self, msgid: str, **values: object) -> str:
         text = catalog(self.locale).get(msgid) or catalog(FALLBACK_LOCALE).get(msgid) or msgid
@@ -49,19 +52,19 @@ class Translator:
 
     def datetime(self, moment: dt.datetime) -> str:
         return (
-            str(format_datetime(moment.astimezone(UTC), "medium", tzinfo=UTC, locale=self.locale))
+            str(format_datetime(moment.astimezone(UTC), "medium", tzinfo=UTC, locale=self._babel))
             + " UTC"
         )
 
     def ago(self, moment: dt.datetime, now: dt.datetime | None = None) -> str:
         delta = moment - (now or dt.datetime.now(UTC))
-        return str(format_timedelta(delta, add_direction=True, locale=self.locale))
+        return str(format_timedelta(delta, add_direction=True, locale=self._babel))
 
     def duration(self, delta: timedelta) -> str:
-        return str(format_timedelta(delta, threshold=1.5, locale=self.locale))
+        return str(format_timedelta(delta, threshold=1.5, locale=self._babel))
 
     def number(self, value: float) -> str:
-        return str(format_decimal(value, locale=self.locale))
+        return str(format_decimal(value, locale=self._babel))
 
 
 @lru_cache(maxsize=len(SUPPORTED_LOCALES))
