@@ -23,6 +23,12 @@ from alerting.db.session import normalise_url
 
 T = TypeVar("T")
 
+#: Variables a test or bench stack must not inherit from the shell: a Slack token there would
+#: switch tenants to Web API mode, a metrics folder would add files to every process.
+AMBIENT_VARIABLES = ("PROMETHEUS_MULTIPROC_DIR", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+#: Variable prefixes this process adopts from a stack's environment.
+STACK_PREFIXES = ("POSTGRES", "REDIS", "SLACK", "ALERTING")
+
 #: Seconds a process gets to finish its current work after SIGTERM before it is killed.
 STOP_TIMEOUT = 15.0
 
@@ -63,6 +69,37 @@ def wait_for(
             alive()
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+def stack_environment(settings: dict[str, str]) -> dict[str, str]:
+    """The environment of a stack's child processes, and this process's settings after it."""
+    env = {**os.environ, **settings}
+    for name in AMBIENT_VARIABLES:
+        env.pop(name, None)
+    for name in AMBIENT_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ.update({k: v for k, v in env.items() if k.startswith(STACK_PREFIXES)})
+    from alerting.producer import producer_app
+    from alerting.settings import get_settings
+
+    # Settings and the producer app read before the stack's environment was set are stale.
+    get_settings.cache_clear()
+    producer_app.cache_clear()
+    return env
+
+
+def prepare_database(db_url: str, tenants_dir: Path) -> None:
+    """Migrations, then the tenant files (refused if any is invalid), as `alerting up` does."""
+    from alerting.db.migrate import upgrade
+    from alerting.domain.tenants import load_tenants_dir
+    from alerting.settings import get_settings
+    from alerting.tenants_sync import sync_tenants
+
+    upgrade(db_url)
+    tenants, problems = load_tenants_dir(tenants_dir, get_settings().allowed_webhook_hosts)
+    if problems:
+        raise RuntimeError("invalid tenant files: " + "; ".join(str(p) for p in problems))
+    sync_tenants(tenants)
 
 
 def fresh_database(base_url: str, name: str) -> str:

@@ -8,7 +8,6 @@ run next to a test session without either wiping the other's data.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
 import tempfile
@@ -25,7 +24,9 @@ from alerting.testing import (
     SandboxClient,
     free_port,
     fresh_database,
+    prepare_database,
     redis_db_url,
+    stack_environment,
     wait_for,
 )
 from bench.names import ALERT_NODE, NOOP_NODE, NOOP_QUEUE
@@ -74,15 +75,6 @@ def _tenant_files(directory: Path, sandbox: SandboxClient) -> None:
         },
     }
     (directory / f"{API_TENANT_ID}.yaml").write_text(yaml.safe_dump(api))
-
-
-def _reset_caches() -> None:
-    """Forget settings and the producer app read before the bench's environment was set."""
-    from alerting.producer import producer_app
-    from alerting.settings import get_settings
-
-    get_settings.cache_clear()
-    producer_app.cache_clear()
 
 
 def _require_no_workers(redis_url: str) -> None:
@@ -208,38 +200,22 @@ def bench_stack(concurrency: int, log_dir: Path) -> Iterator[Stack]:
         sandbox = SandboxClient(f"http://127.0.0.1:{sandbox_port}")
         tenants_dir = scratch / "tenants"
         _tenant_files(tenants_dir, sandbox)
-        env = {
-            **os.environ,
-            "POSTGRES_URL": db_url,
-            "REDIS_URL": bench_redis,
-            "SLACK_WEBHOOK_URL": sandbox.webhook_url(),
-            "SLACK_API_URL": f"{sandbox.base_url}/api/",
-            # A throwaway key: tenant webhook URLs are stored encrypted, as in production.
-            "ALERTING_SECRET_KEY": SecretBox.generate_key(),
-            "ALERTING_TENANTS_DIR": str(tenants_dir),
-            "ALERTING_WEBHOOK_HOSTS": "127.0.0.1",
-            "ALERTING_DATA_DIR": str(scratch / "data"),
-            "PYTHONUNBUFFERED": "1",
-        }
-        # Multiprocess metric files would add disk writes the production default does not have;
-        # a Slack token from the shell would switch the webhook tenants to Web API mode.
-        for name in ("PROMETHEUS_MULTIPROC_DIR", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"):
-            env.pop(name, None)
-        os.environ.update(
-            {k: env[k] for k in env if k.startswith(("POSTGRES", "REDIS", "SLACK", "ALERTING"))}
+        env = stack_environment(
+            {
+                "POSTGRES_URL": db_url,
+                "REDIS_URL": bench_redis,
+                "SLACK_WEBHOOK_URL": sandbox.webhook_url(),
+                "SLACK_API_URL": f"{sandbox.base_url}/api/",
+                # A throwaway key: tenant webhook URLs are stored encrypted, as in production.
+                "ALERTING_SECRET_KEY": SecretBox.generate_key(),
+                "ALERTING_TENANTS_DIR": str(tenants_dir),
+                "ALERTING_WEBHOOK_HOSTS": "127.0.0.1",
+                "ALERTING_DATA_DIR": str(scratch / "data"),
+                "PYTHONUNBUFFERED": "1",
+            }
         )
-        _reset_caches()
         _require_no_workers(bench_redis)
-
-        from alerting.db.migrate import upgrade
-        from alerting.domain.tenants import load_tenants_dir
-        from alerting.tenants_sync import sync_tenants
-
-        upgrade(db_url)
-        tenants, problems = load_tenants_dir(tenants_dir, frozenset({"127.0.0.1"}))
-        if problems:
-            raise RuntimeError(f"bench tenant files are invalid: {problems}")
-        sync_tenants(tenants)
+        prepare_database(db_url, tenants_dir)
 
         stack = Stack(
             env=env,

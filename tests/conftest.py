@@ -27,7 +27,9 @@ from tests.services import (
     cli,
     free_port,
     fresh_database,
+    prepare_database,
     redis_db_url,
+    stack_environment,
     wait_for,
 )
 
@@ -137,46 +139,30 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         sandbox = SandboxClient(f"http://127.0.0.1:{sandbox_port}")
         tenants_dir = base / "tenants"
         _write_tenants(tenants_dir, sandbox)
-        env = {
-            **os.environ,
-            "POSTGRES_URL": db_url,
-            "REDIS_URL": test_redis,
-            "SLACK_WEBHOOK_URL": sandbox.webhook_url(),
-            "SLACK_API_URL": f"{sandbox.base_url}/api/",
-            "ALERTING_SECRET_KEY": TEST_SECRET_KEY,
-            "ALERTING_TENANTS_DIR": str(tenants_dir),
-            "ALERTING_DATA_DIR": str(base / "data"),
-            # Short timings so retry and recovery paths run in seconds, not minutes.
-            "ALERTING_RETRY_BASE_SECONDS": "0.5",
-            "ALERTING_RETRY_MAX_SECONDS": "4",
-            "ALERTING_MAX_DELIVERY_ATTEMPTS": "4",
-            "ALERTING_SLACK_TIMEOUT": "3",
-            "ALERTING_SWEEP_AFTER_SECONDS": "2",
-            "ALERTING_TENANT_POLL_SECONDS": "1",
-            "ALERTING_BREAKER_FAILURES": "3",
-            "ALERTING_BREAKER_COOLDOWN_SECONDS": "2",
-            # Tenant webhooks point at the sandbox.
-            "ALERTING_WEBHOOK_HOSTS": "127.0.0.1",
-            "PYTHONUNBUFFERED": "1",
-        }
-        # Only the Slack the tests set up: a token from the shell would change delivery modes.
-        for name in ("PROMETHEUS_MULTIPROC_DIR", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"):
-            env.pop(name, None)
-        os.environ.update(
-            {k: env[k] for k in env if k.startswith(("POSTGRES", "REDIS", "SLACK", "ALERTING"))}
+        env = stack_environment(
+            {
+                "POSTGRES_URL": db_url,
+                "REDIS_URL": test_redis,
+                "SLACK_WEBHOOK_URL": sandbox.webhook_url(),
+                "SLACK_API_URL": f"{sandbox.base_url}/api/",
+                "ALERTING_SECRET_KEY": TEST_SECRET_KEY,
+                "ALERTING_TENANTS_DIR": str(tenants_dir),
+                "ALERTING_DATA_DIR": str(base / "data"),
+                # Short timings so retry and recovery paths run in seconds, not minutes.
+                "ALERTING_RETRY_BASE_SECONDS": "0.5",
+                "ALERTING_RETRY_MAX_SECONDS": "4",
+                "ALERTING_MAX_DELIVERY_ATTEMPTS": "4",
+                "ALERTING_SLACK_TIMEOUT": "3",
+                "ALERTING_SWEEP_AFTER_SECONDS": "2",
+                "ALERTING_TENANT_POLL_SECONDS": "1",
+                "ALERTING_BREAKER_FAILURES": "3",
+                "ALERTING_BREAKER_COOLDOWN_SECONDS": "2",
+                # Tenant webhooks point at the sandbox.
+                "ALERTING_WEBHOOK_HOSTS": "127.0.0.1",
+                "PYTHONUNBUFFERED": "1",
+            }
         )
-        _reset_caches()
-
-        from alerting.db.migrate import upgrade
-        from alerting.domain.tenants import load_tenants_dir
-        from alerting.tenants_sync import sync_tenants
-
-        upgrade(db_url)
-        from alerting.settings import get_settings
-
-        tenants, problems = load_tenants_dir(tenants_dir, get_settings().allowed_webhook_hosts)
-        assert not problems, problems
-        sync_tenants(tenants)
+        prepare_database(db_url, tenants_dir)
 
         sandbox_proc = ManagedProcess(
             "sandbox", cli("sandbox", "--port", str(sandbox_port)), env, log_dir
@@ -203,14 +189,6 @@ def _wait_worker(redis_url: str) -> None:
         return bool(replies)
 
     wait_for(ready, timeout=60, interval=0.5, what="the Celery worker to answer a ping")
-
-
-def _reset_caches() -> None:
-    from alerting.producer import producer_app
-    from alerting.settings import get_settings
-
-    get_settings.cache_clear()
-    producer_app.cache_clear()
 
 
 @pytest.fixture

@@ -11,7 +11,9 @@ from alerting.testing import (
     free_port,
     free_ports,
     fresh_database,
+    prepare_database,
     redis_db_url,
+    stack_environment,
     wait_for,
 )
 
@@ -24,7 +26,9 @@ __all__ = [
     "free_port",
     "free_ports",
     "fresh_database",
+    "prepare_database",
     "redis_db_url",
+    "stack_environment",
     "wait_for",
 ]
 
