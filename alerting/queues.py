@@ -13,6 +13,7 @@ INGEST_TASK = "alerting.ingest"
 ROUTE_TASK = "alerting.route"
 DELIVER_TASK = "alerting.deliver"
 SWEEP_TASK = "alerting.sweep"
+INTERACTION_TASK = "alerting.interaction"
 
 
 def tenant_queue(tenant_id: str) -> str:

@@ -73,11 +73,9 @@ def wait_for(
 
 def stack_environment(settings: dict[str, str]) -> dict[str, str]:
     """The environment of a stack's child processes, and this process's settings after it."""
-    env = {**os.environ, **settings}
-    for name in AMBIENT_VARIABLES:
-        env.pop(name, None)
     for name in AMBIENT_VARIABLES:
         os.environ.pop(name, None)
+    env = {**os.environ, **settings}
     os.environ.update({k: v for k, v in env.items() if k.startswith(STACK_PREFIXES)})
     from alerting.producer import producer_app
     from alerting.settings import get_settings

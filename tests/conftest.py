@@ -72,8 +72,11 @@ TEST_TENANTS["tenant-w"] = {
         "rate_limit": 600,
         # Web API mode: threads and in-place updates.
         "bot_token": "xoxb-test-tenant-w-5f1c2a",
+        "team_id": "T0TENANTW",
     },
 }
+#: Signs the Slack button clicks of the tests.
+TEST_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TABLES = ("audit_log", "alert_messages", "notifications", "alert_events", "alerts", "api_keys")
 
 
@@ -157,6 +160,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "ALERTING_TENANT_POLL_SECONDS": "1",
                 "ALERTING_BREAKER_FAILURES": "3",
                 "ALERTING_BREAKER_COOLDOWN_SECONDS": "2",
+                "SLACK_SIGNING_SECRET": TEST_SIGNING_SECRET,
                 # Tenant webhooks point at the sandbox.
                 "ALERTING_WEBHOOK_HOSTS": "127.0.0.1",
                 "PYTHONUNBUFFERED": "1",

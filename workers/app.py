@@ -15,6 +15,7 @@ from alerting.queues import (
     DELIVER_TASK,
     INGEST_QUEUE,
     INGEST_TASK,
+    INTERACTION_TASK,
     MAINTENANCE_QUEUE,
     ROUTE_TASK,
     SWEEP_TASK,
@@ -41,6 +42,7 @@ app = Celery(
         "workers.tasks.route",
         "workers.tasks.deliver",
         "workers.tasks.sweep",
+        "workers.tasks.interaction",
     ],
 )
 
@@ -49,7 +51,7 @@ def route_task(
     name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **kw: Any
 ) -> dict[str, str] | None:
     """Per-tenant work goes to ``alerts.t.<tenant>`` so a noisy tenant can get its own pool."""
-    if name in (ROUTE_TASK, DELIVER_TASK) and kwargs and "tenant_id" in kwargs:
+    if name in (ROUTE_TASK, DELIVER_TASK, INTERACTION_TASK) and kwargs and "tenant_id" in kwargs:
         return {"queue": tenant_queue(kwargs["tenant_id"])}
     if name == INGEST_TASK:
         return {"queue": INGEST_QUEUE}

@@ -96,6 +96,8 @@ class SlackConfig(BaseModel):
     channel_webhooks: dict[str, str] = Field(default_factory=dict)
     #: Per-environment channel overrides, e.g. ``staging: {channel: "#alerts-staging"}``.
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
+    #: The Slack workspace (``T…``) whose button clicks may act on this tenant's alerts.
+    team_id: str | None = Field(default=None, pattern=r"^[TE][A-Z0-9]{4,20}$")
     #: Languages per channel, overriding ``languages``: one, or two for a bilingual channel.
     channel_languages: dict[str, list[str]] = Field(default_factory=dict)
     #: Let ``<!channel>``/``<@U…>`` in alert text notify people (escaped otherwise).

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from alerting.db.session import session_scope
+from alerting.pipeline.lifecycle import InvalidTransition, acknowledge_alert, resolve_alert
+from alerting.producer import enqueue_route
+from alerting.queues import INTERACTION_TASK
+from workers.app import INFRASTRUCTURE_RETRY, app
+
+
+@app.task(name=INTERACTION_TASK, **INFRASTRUCTURE_RETRY)
+def interaction(tenant_id: str, alert_id: str, action: str, by: str) -> str:
+    """A button clicked in Slack: the same lifecycle change as the CLI or the HTTP API."""
+    change = acknowledge_alert if action == "acknowledge" else resolve_alert
+    try:
+        with session_scope() as session:
+            result = change(session, alert_id, by=by, tenant_id=tenant_id)
+    except InvalidTransition:
+        return "unchanged"  # acknowledged after it was resolved: nothing to do
+    if result.event_id is not None:
+        enqueue_route(tenant_id, result.event_id, app=app)
+    return result.status
