@@ -60,6 +60,36 @@ class SlackAlertManager:
 
         return _maybe_async(work)
 
+    def setup_escalation(
+        self,
+        alert_id: str | uuid.UUID,
+        escalation_policy: str | None = None,
+        escalation_levels: list[dict[str, Any]] | None = None,
+        *,
+        tenant_id: str | None = None,
+    ) -> Any:
+        """Attach a named policy (its levels replaced by ``escalation_levels`` when given), or
+        inline levels alone; returns (or resolves to) the escalation id, None if one runs."""
+
+        def work() -> str | None:
+            from alerting.pipeline.escalation import setup_escalation
+            from alerting.secrets import SecretBox
+
+            key = self.settings.secret_key
+            with session_scope(self.settings.postgres_url) as session:
+                escalation_id = setup_escalation(
+                    session,
+                    alert_id,
+                    policy_name=escalation_policy,
+                    levels=escalation_levels,
+                    box=SecretBox(key.get_secret_value() if key else None),
+                    actor="api:setup_escalation",
+                    tenant_id=tenant_id,
+                )
+            return str(escalation_id) if escalation_id else None
+
+        return _maybe_async(work)
+
     def acknowledge(
         self, alert_id: str | uuid.UUID, *, by: str, tenant_id: str | None = None
     ) -> Any:

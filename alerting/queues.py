@@ -14,6 +14,7 @@ ROUTE_TASK = "alerting.route"
 DELIVER_TASK = "alerting.deliver"
 SWEEP_TASK = "alerting.sweep"
 INTERACTION_TASK = "alerting.interaction"
+ESCALATION_TICK_TASK = "alerting.escalation_tick"
 
 
 def tenant_queue(tenant_id: str) -> str:

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     breaker_cooldown_seconds: float = Field(
         default=30.0, alias="ALERTING_BREAKER_COOLDOWN_SECONDS", gt=0
     )
+    #: How often beat runs the escalation tick, in seconds: a level fires at most this late.
+    escalation_tick_seconds: float = Field(default=5.0, alias="ALERTING_ESCALATION_TICK", gt=0)
     #: How often a worker serving all tenants looks for newly synced tenants, in seconds.
     tenant_poll_seconds: float = Field(default=10.0, alias="ALERTING_TENANT_POLL_SECONDS", gt=0)
     #: Web app bind address.

@@ -47,6 +47,16 @@ TEST_TENANTS: dict[str, dict[str, Any]] = {
             # A bilingual channel.
             "channel_languages": {"#a-staging": ["fr", "en"]},
         },
+        "escalation_policies": {
+            "fast": {
+                "levels": [
+                    {"delay": 1, "channels": ["#a-dev"]},
+                    {"delay": 3, "channels": ["#a-ops", "#a-mgmt"], "mention": "oncall:primary"},
+                ],
+            },
+        },
+        # Only `critical` alerts of type `escalating` would be too narrow: a severity attaches.
+        "severity_policies": {"critical": "fast"},
     },
     "tenant-b": {
         "tenant_id": "tenant-b",
@@ -77,7 +87,15 @@ TEST_TENANTS["tenant-w"] = {
 }
 #: Signs the Slack button clicks of the tests.
 TEST_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-TABLES = ("audit_log", "alert_messages", "notifications", "alert_events", "alerts", "api_keys")
+TABLES = (
+    "audit_log",
+    "escalations",
+    "alert_messages",
+    "notifications",
+    "alert_events",
+    "alerts",
+    "api_keys",
+)
 
 
 class Stack:

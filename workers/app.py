@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 from alerting.db.session import dispose_engines
 from alerting.queues import (
     DELIVER_TASK,
+    ESCALATION_TICK_TASK,
     INGEST_QUEUE,
     INGEST_TASK,
     INTERACTION_TASK,
@@ -43,6 +44,7 @@ app = Celery(
         "workers.tasks.deliver",
         "workers.tasks.sweep",
         "workers.tasks.interaction",
+        "workers.tasks.escalation",
     ],
 )
 
@@ -55,7 +57,7 @@ def route_task(
         return {"queue": tenant_queue(kwargs["tenant_id"])}
     if name == INGEST_TASK:
         return {"queue": INGEST_QUEUE}
-    if name == SWEEP_TASK:
+    if name in (SWEEP_TASK, ESCALATION_TICK_TASK):
         return {"queue": MAINTENANCE_QUEUE}
     return None
 
@@ -91,6 +93,12 @@ app.conf.update(
     worker_send_task_events=False,
     worker_hijack_root_logger=False,
     beat_schedule={
+        "escalation-tick": {
+            "task": ESCALATION_TICK_TASK,
+            "schedule": settings.escalation_tick_seconds,
+            # A tick that waited longer than its period is superseded by the next one.
+            "options": {"queue": MAINTENANCE_QUEUE, "expires": settings.escalation_tick_seconds},
+        },
         "sweep-stuck-work": {
             "task": SWEEP_TASK,
             "schedule": settings.sweep_interval_seconds,

@@ -202,6 +202,40 @@ Index(
 )
 
 
+class Escalation(Base):
+    """An alert's climb through its policy. The policy is a snapshot taken at the start, so
+    editing the tenant file mid-incident changes nothing for it."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (
+        # One climb per alert at a time.
+        Index(
+            "uq_escalations_active_alert",
+            "alert_id",
+            unique=True,
+            postgresql_where=text("state = 'active'"),
+        ),
+        # The beat tick's claim query: due rows in time order.
+        Index("ix_escalations_due", "next_at", postgresql_where=text("state = 'active'")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    alert_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    policy_name: Mapped[str] = mapped_column(String(100))
+    policy: Mapped[dict[str, Any]]
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: The next level to notify (index into the snapshot's levels).
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    repeats_done: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: active | done | stopped
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    stopped_reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
 class AuditEntry(Base):
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_log_tenant_alert", "tenant_id", "alert_id", "id"),)

@@ -6,7 +6,6 @@ validates them when loaded from files, from Postgres, or from the HTTP API.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,26 +18,17 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
+from alerting.domain.channels import check_channel
 from alerting.domain.errors import InvalidInput, pydantic_problems
-from alerting.domain.events import ENVIRONMENT_RE, TenantId
+from alerting.domain.escalation import EscalationPolicy
+from alerting.domain.events import ENVIRONMENT_RE, Severity, TenantId
 
 #: The only host Slack's incoming webhooks live on (see also Settings.allowed_webhook_hosts).
 SLACK_WEBHOOK_HOST = "hooks.slack.com"
-
-#: A channel name (``#alerts-prod``) or a channel id (``C0123ABCD``).
-CHANNEL_RE = re.compile(r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CGD][A-Z0-9]{6,20})$")
 SUPPORTED_LANGUAGES = ("en", "fr", "de")
-
-
-def check_channel(value: str) -> str:
-    if not CHANNEL_RE.match(value):
-        raise ValueError(
-            f"{value!r} is not a channel: use '#name' (lowercase, digits, '-', '_', '.') "
-            "or a channel id such as C0123ABCD"
-        )
-    return value
 
 
 def _check_webhook(value: str, info: ValidationInfo) -> str:
@@ -159,6 +149,19 @@ class TenantConfig(BaseModel):
     tenant_id: TenantId
     name: str = Field(min_length=1, max_length=200)
     slack_config: SlackConfig
+    #: Named escalation policies (``sla-critical: {levels: [...], repeat, ack_timeout}``).
+    escalation_policies: dict[str, EscalationPolicy] = Field(default_factory=dict)
+    #: Policy attached automatically to new alerts of a severity (``critical: sla-critical``).
+    severity_policies: dict[Severity, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_policies(self) -> TenantConfig:
+        for severity, name in self.severity_policies.items():
+            if name not in self.escalation_policies:
+                raise ValueError(
+                    f"severity_policies.{severity.value}: no escalation policy named {name!r}"
+                )
+        return self
 
     def locales_for(self, channel: str) -> tuple[str, ...]:
         """The channel's languages, else the tenant's first (its default)."""

@@ -14,6 +14,7 @@ class NotificationKind(StrEnum):
     REPEATED = "repeated"  # fired again while open (Web API mode: its message is updated)
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
+    ESCALATED = "escalated"  # nobody acknowledged it in time: a level of its policy
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from alerting.breaker import Breaker, BreakerState, redis_client
-from alerting.db.models import Alert, AlertMessage, Notification
+from alerting.db.models import Alert, AlertEventRow, AlertMessage, Notification
 from alerting.db.repositories import TenantRecord, audit, load_tenant, now
 from alerting.db.session import session_scope
 from alerting.domain.backoff import retry_ceiling, retry_countdown
@@ -218,6 +218,8 @@ def _outgoing(
                 reason=n.rerouted_because,
             ),
         )
+    if kind is NotificationKind.ESCALATED:
+        notes += _escalation_notes(session, n, locales[0])
     api = destination.mode == "api"
     options = MessageOptions(
         allow_mentions=tenant.config.slack_config.allow_mentions,
@@ -258,6 +260,22 @@ def _channel_id(session: Session, tenant_id: str, channel: str) -> str | None:
         .order_by(AlertMessage.id.desc())
         .limit(1)
     )
+
+
+def _escalation_notes(session: Session, n: Notification, locale: str) -> tuple[str, ...]:
+    payload = session.get_one(AlertEventRow, n.event_id).payload
+    tr = translator(locale)
+    waited = tr.duration(timedelta(seconds=float(payload.get("unacknowledged_for", 0))))
+    notes = [
+        tr.gettext(
+            "Escalation level %(level)s: nobody acknowledged it for %(duration)s.",
+            level=payload.get("level", "?"),
+            duration=waited,
+        )
+    ]
+    if payload.get("mention"):
+        notes.append(tr.gettext("Attention: %(who)s", who=payload["mention"]))
+    return tuple(notes)
 
 
 def _root_message(session: Session, alert_id: uuid.UUID, channel: str) -> RootMessage | None:

@@ -14,6 +14,7 @@ from alerting.db.repositories import audit, load_tenant, now
 from alerting.domain.events import Severity
 from alerting.domain.routing import SlackChannelRouter
 from alerting.domain.views import NotificationKind
+from alerting.pipeline.escalation import start_escalation
 from alerting.secrets import SecretBox
 
 _KIND_BY_ACTION = {
@@ -66,6 +67,8 @@ def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteR
                 kind=kind.value,
                 channels=channels,
             )
+            if kind is NotificationKind.FIRING:
+                _attach_policy(session, event, box)
         event.routed_at = now()
     pending = session.scalars(
         select(Notification.id)
@@ -73,6 +76,17 @@ def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteR
         .order_by(Notification.created_at, Notification.channel)
     ).all()
     return RouteResult(event.tenant_id, list(pending))
+
+
+def _attach_policy(session: Session, event: AlertEventRow, box: SecretBox) -> None:
+    """A new alert whose severity has a policy starts climbing it."""
+    alert = session.get_one(Alert, event.alert_id)
+    tenant = load_tenant(session, event.tenant_id, box).config
+    name = tenant.severity_policies.get(Severity(alert.severity))
+    if name is not None:
+        start_escalation(
+            session, alert, name, tenant.escalation_policies[name], actor="system:router"
+        )
 
 
 def _channels_for(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -141,6 +142,11 @@ class SlackAlertFormatter:
             return ":white_check_mark: " + tr.gettext(
                 "Resolved by %(who)s after %(duration)s", who=who, duration=after
             )
+        if kind is NotificationKind.ESCALATED:
+            waited = tr.duration(datetime.now(UTC) - alert.first_seen_at)
+            return ":rotating_light: " + tr.gettext(
+                "Escalated: not acknowledged after %(duration)s", duration=waited
+            )
         since = tr.datetime(alert.first_seen_at)
         return ":repeat: " + tr.gettext(
             "Fired again: %(count)s times since %(since)s",
@@ -186,6 +192,8 @@ class SlackAlertFormatter:
             return f":eyes: {tr.gettext('Acknowledged by %(who)s', who=who)}: {base}"
         if kind is NotificationKind.RESOLVED:
             return f":white_check_mark: {tr.gettext('Resolved')}: {base}"
+        if kind is NotificationKind.ESCALATED:
+            return f":rotating_light: {base}"
         return f"{SEVERITY_EMOJI[alert.severity]} {base}"
 
     def _fields(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 16:54:38.318825
+Create Date: 2026-11-26 17:26:27.110697
 """
 
 from __future__ import annotations
@@ -173,6 +173,49 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_table(
+        "escalations",
+        sa.Column("id", sa.UUID(), nullable=False),
+        sa.Column("tenant_id", sa.String(length=63), nullable=False),
+        sa.Column("alert_id", sa.UUID(), nullable=False),
+        sa.Column("policy_name", sa.String(length=100), nullable=False),
+        sa.Column("policy", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("level", sa.Integer(), nullable=False),
+        sa.Column("repeats_done", sa.Integer(), nullable=False),
+        sa.Column("next_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("stopped_reason", sa.String(length=200), nullable=True),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(["alert_id"], ["alerts.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index(
+        "ix_escalations_due",
+        "escalations",
+        ["next_at"],
+        unique=False,
+        postgresql_where=sa.text("state = 'active'"),
+    )
+    op.create_index(
+        "uq_escalations_active_alert",
+        "escalations",
+        ["alert_id"],
+        unique=True,
+        postgresql_where=sa.text("state = 'active'"),
+    )
+    op.create_table(
         "notifications",
         sa.Column("id", sa.UUID(), nullable=False),
         sa.Column("tenant_id", sa.String(length=63), nullable=False),
@@ -238,6 +281,15 @@ def downgrade() -> None:
     )
     op.drop_index(op.f("ix_notifications_alert_id"), table_name="notifications")
     op.drop_table("notifications")
+    op.drop_index(
+        "uq_escalations_active_alert",
+        table_name="escalations",
+        postgresql_where=sa.text("state = 'active'"),
+    )
+    op.drop_index(
+        "ix_escalations_due", table_name="escalations", postgresql_where=sa.text("state = 'active'")
+    )
+    op.drop_table("escalations")
     op.drop_index("ix_alert_messages_fingerprint", table_name="alert_messages")
     op.drop_table("alert_messages")
     op.drop_index(

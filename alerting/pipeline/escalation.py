@@ -1,0 +1,224 @@
+"""SlackEscalationManager's work: start escalations, and the beat tick that climbs them.
+
+Escalations are rows with their next due time. The tick claims due rows with
+``FOR UPDATE SKIP LOCKED`` (two beats or workers never take the same row), re-reads the alert
+as it is now, and in the same transaction writes the level's notifications and moves the row
+to its next level: a level is notified exactly once, whatever crashes around it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from alerting.db.models import Alert, AlertEventRow, Escalation, Notification
+from alerting.db.repositories import audit, load_tenant, now
+from alerting.domain.errors import AlertingError, InvalidInput, pydantic_problems
+from alerting.domain.escalation import EscalationLevel, EscalationPolicy, Step, after_notify, decide
+from alerting.domain.views import NotificationKind
+from alerting.pipeline.lifecycle import find_alert
+from alerting.secrets import SecretBox
+
+#: Rows one tick handles; the next tick continues (they are ordered by due time).
+TICK_BATCH = 200
+ACTOR = "system:escalation"
+
+
+@dataclass(frozen=True, slots=True)
+class TickResult:
+    #: (tenant id, notification id) to deliver, after commit.
+    notifications: list[tuple[str, uuid.UUID]]
+    handled: int
+
+
+def start_escalation(
+    session: Session, alert: Alert, policy_name: str, policy: EscalationPolicy, *, actor: str
+) -> uuid.UUID | None:
+    """Attach a policy (snapshotted) to an alert; None when it already climbs one."""
+    started = now()
+    escalation_id = session.execute(
+        insert(Escalation)
+        .values(
+            id=uuid.uuid4(),
+            tenant_id=alert.tenant_id,
+            alert_id=alert.id,
+            policy_name=policy_name,
+            policy=policy.model_dump(mode="json"),
+            started_at=started,
+            level=0,
+            repeats_done=0,
+            next_at=started + timedelta(seconds=policy.levels[0].delay),
+            state="active",
+        )
+        .on_conflict_do_nothing()
+        .returning(Escalation.id)
+    ).scalar_one_or_none()
+    if escalation_id is not None:
+        audit(
+            session,
+            tenant_id=alert.tenant_id,
+            alert_id=alert.id,
+            actor=actor,
+            action="escalation.started",
+            policy=policy_name,
+            levels=len(policy.levels),
+        )
+    return escalation_id
+
+
+def setup_escalation(
+    session: Session,
+    alert_id: str | uuid.UUID,
+    *,
+    policy_name: str | None,
+    levels: list[dict[str, object]] | None,
+    box: SecretBox,
+    actor: str,
+    tenant_id: str | None = None,
+) -> uuid.UUID | None:
+    """The original API: a named policy of the alert's tenant, its levels replaced by inline
+    ``levels`` when given (or inline levels alone)."""
+    alert = find_alert(session, alert_id, tenant_id=tenant_id, for_update=True)
+    tenant = load_tenant(session, alert.tenant_id, box).config
+    base = tenant.escalation_policies.get(policy_name) if policy_name else None
+    if policy_name and base is None and not levels:
+        raise InvalidInput(
+            "setup_escalation", [("escalation_policy", f"no policy named {policy_name!r}")]
+        )
+    try:
+        policy = EscalationPolicy.model_validate(
+            {
+                **(base.model_dump() if base else {}),
+                **({"levels": levels} if levels else {}),
+            }
+        )
+    except ValidationError as exc:
+        raise InvalidInput("setup_escalation", pydantic_problems(exc)) from None
+    if alert.status == "resolved":
+        raise AlertingError(f"alert {alert.id} is resolved; there is nothing to escalate")
+    return start_escalation(session, alert, policy_name or "inline", policy, actor=actor)
+
+
+def tick(session: Session, *, batch: int = TICK_BATCH) -> TickResult:
+    current = now()
+    due = session.scalars(
+        select(Escalation)
+        .where(Escalation.state == "active", Escalation.next_at <= current)
+        .order_by(Escalation.next_at)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    ).all()
+    to_deliver: list[tuple[str, uuid.UUID]] = []
+    for escalation in due:
+        to_deliver += _advance(session, escalation, current)
+    return TickResult(to_deliver, len(due))
+
+
+def _advance(
+    session: Session, escalation: Escalation, current: datetime
+) -> list[tuple[str, uuid.UUID]]:
+    policy = EscalationPolicy.model_validate(escalation.policy)
+    alert = session.get_one(Alert, escalation.alert_id)
+    decision = decide(
+        policy, status=alert.status, acknowledged_at=alert.acknowledged_at, now=current
+    )
+    escalation.updated_at = current
+    if decision.step is Step.WAIT and decision.next_at is not None:
+        escalation.next_at = decision.next_at
+        return []
+    if decision.step in (Step.DONE, Step.STOP):
+        escalation.state = "done" if decision.step is Step.DONE else "stopped"
+        escalation.stopped_reason = alert.status
+        _audit(session, escalation, f"escalation.{escalation.state}", reason=alert.status)
+        return []
+    if decision.step is Step.RESTART:
+        # Acknowledged but not resolved for too long: it fires again, from the first level.
+        alert.status = "firing"
+        alert.updated_at = current
+        escalation.started_at = current
+        escalation.level = 0
+        escalation.repeats_done = 0
+        escalation.next_at = current + timedelta(seconds=policy.levels[0].delay)
+        _audit(session, escalation, "escalation.restarted", reason="ack_timeout")
+        if policy.levels[0].delay > 0:
+            return []
+    level_index = escalation.level
+    level = policy.levels[level_index]
+    created = _notify(session, escalation, alert, level, level_index, current)
+    next_level, repeats, next_at = after_notify(
+        policy,
+        level=level_index,
+        repeats_done=escalation.repeats_done,
+        started_at=escalation.started_at,
+        now=current,
+    )
+    if next_at is None:
+        escalation.state = "done"
+        escalation.stopped_reason = "last level notified"
+    else:
+        escalation.level, escalation.repeats_done, escalation.next_at = next_level, repeats, next_at
+    return created
+
+
+def _notify(
+    session: Session,
+    escalation: Escalation,
+    alert: Alert,
+    level: EscalationLevel,
+    level_index: int,
+    current: datetime,
+) -> list[tuple[str, uuid.UUID]]:
+    event_id = uuid.uuid4()
+    session.add(
+        AlertEventRow(
+            id=event_id,
+            tenant_id=alert.tenant_id,
+            idempotency_key=f"escalation:{escalation.id}:{event_id}",
+            alert_id=alert.id,
+            action="escalated",
+            actor=ACTOR,
+            payload={
+                "level": level_index + 1,
+                "mention": level.mention,
+                "unacknowledged_for": (current - alert.first_seen_at).total_seconds(),
+            },
+            routed_at=current,
+        )
+    )
+    session.flush()
+    created: list[tuple[str, uuid.UUID]] = []
+    for channel in dict.fromkeys(level.channels):
+        notification_id = uuid.uuid4()
+        session.add(
+            Notification(
+                id=notification_id,
+                tenant_id=alert.tenant_id,
+                alert_id=alert.id,
+                event_id=event_id,
+                kind=NotificationKind.ESCALATED.value,
+                channel=channel,
+                state="pending",
+                attempts=0,
+            )
+        )
+        created.append((alert.tenant_id, notification_id))
+    _audit(session, escalation, "escalation.level", level=level_index + 1, channels=level.channels)
+    return created
+
+
+def _audit(session: Session, escalation: Escalation, action: str, **detail: object) -> None:
+    audit(
+        session,
+        tenant_id=escalation.tenant_id,
+        alert_id=escalation.alert_id,
+        actor=ACTOR,
+        action=action,
+        escalation_id=str(escalation.id),
+        **detail,
+    )

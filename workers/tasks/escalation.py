@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from alerting.db.session import session_scope
+from alerting.pipeline.escalation import tick
+from alerting.producer import enqueue_deliver
+from alerting.queues import ESCALATION_TICK_TASK
+from workers.app import INFRASTRUCTURE_RETRY, app
+
+
+@app.task(name=ESCALATION_TICK_TASK, **INFRASTRUCTURE_RETRY)
+def escalation_tick() -> int:
+    """Claim due escalations, notify their level, advance; deliveries go out after commit."""
+    with session_scope() as session:
+        result = tick(session)
+    for tenant_id, notification_id in result.notifications:
+        enqueue_deliver(tenant_id, notification_id, app=app)
+    return result.handled
