@@ -13,6 +13,8 @@ __all__ = [
     "SlackAlertFormatter",
     "SlackAlertManager",
     "SlackChannelRouter",
+    "SlackEscalationManager",
+    "SlackTemplateEngine",
     "SlackWebhookHandler",
     "send_alert",
 ]
@@ -20,9 +22,11 @@ __all__ = [
 if TYPE_CHECKING:
     from alerting.domain.routing import SlackChannelRouter
     from alerting.manager import SlackAlertManager
+    from alerting.pipeline.escalation import SlackEscalationManager
     from alerting.producer import send_alert
     from alerting.slack.client import SlackWebhookHandler
     from alerting.slack.formatter import SlackAlertFormatter
+    from alerting.slack.templates import SlackTemplateEngine
 
 _LAZY = {
     "send_alert": "alerting.producer",
@@ -30,6 +34,8 @@ _LAZY = {
     "SlackChannelRouter": "alerting.domain.routing",
     "SlackWebhookHandler": "alerting.slack.client",
     "SlackAlertFormatter": "alerting.slack.formatter",
+    "SlackEscalationManager": "alerting.pipeline.escalation",
+    "SlackTemplateEngine": "alerting.slack.templates",
 }
 
 

@@ -222,3 +222,27 @@ def _audit(session: Session, escalation: Escalation, action: str, **detail: obje
         escalation_id=str(escalation.id),
         **detail,
     )
+
+
+class SlackEscalationManager:
+    """The escalation side of the original design, as one object: attach policies to alerts,
+    and run a tick (what beat does every ``ALERTING_ESCALATION_TICK`` seconds)."""
+
+    def __init__(self, box: SecretBox) -> None:
+        self.box = box
+
+    def setup(
+        self,
+        session: Session,
+        alert_id: str | uuid.UUID,
+        *,
+        policy_name: str | None = None,
+        levels: list[dict[str, object]] | None = None,
+        actor: str = "api:setup_escalation",
+    ) -> uuid.UUID | None:
+        return setup_escalation(
+            session, alert_id, policy_name=policy_name, levels=levels, box=self.box, actor=actor
+        )
+
+    def tick(self, session: Session) -> TickResult:
+        return tick(session)
