@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from alerting.db.models import ApiKey, AuditEntry, Tenant
+from alerting.db.models import ApiKey, AuditEntry, Notification, Tenant
 from alerting.domain.errors import UnknownTenant
 from alerting.domain.tenants import TenantConfig
 from alerting.secrets import SecretBox
@@ -89,6 +89,35 @@ def tenant_exists(session: Session, tenant_id: str) -> bool:
 
 def list_tenant_ids(session: Session) -> list[str]:
     return list(session.scalars(select(Tenant.id).order_by(Tenant.id)))
+
+
+def add_notification(
+    session: Session,
+    *,
+    tenant_id: str,
+    alert_id: uuid.UUID,
+    event_id: uuid.UUID,
+    kind: str,
+    channel: str,
+    **extra: Any,
+) -> uuid.UUID | None:
+    """A pending notification; None when the event already has one for that channel."""
+    return session.execute(
+        insert(Notification)
+        .values(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            alert_id=alert_id,
+            event_id=event_id,
+            kind=kind,
+            channel=channel,
+            state="pending",
+            attempts=0,
+            **extra,
+        )
+        .on_conflict_do_nothing()
+        .returning(Notification.id)
+    ).scalar_one_or_none()
 
 
 def audit(

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from alerting.breaker import Breaker, BreakerState, redis_client
 from alerting.db.models import Alert, AlertEventRow, AlertMessage, Notification
-from alerting.db.repositories import TenantRecord, audit, load_tenant, now
+from alerting.db.repositories import TenantRecord, add_notification, audit, load_tenant, now
 from alerting.db.session import session_scope
 from alerting.domain.backoff import retry_ceiling, retry_countdown
 from alerting.domain.events import Severity
@@ -448,23 +448,16 @@ def _reroute(
     n.state = "rerouted"
     # The event may already have a message for the fallback channel (it was routed there
     # too, or an earlier follow-up was re-routed): then that one tells the story.
-    copy_id = session.execute(
-        insert(Notification)
-        .values(
-            id=uuid.uuid4(),
-            tenant_id=n.tenant_id,
-            alert_id=n.alert_id,
-            event_id=n.event_id,
-            kind=n.kind,
-            channel=fallback,
-            original_channel=n.channel,
-            rerouted_because=(outcome.error or "")[:200],
-            state="pending",
-            attempts=0,
-        )
-        .on_conflict_do_nothing()
-        .returning(Notification.id)
-    ).scalar_one_or_none()
+    copy_id = add_notification(
+        session,
+        tenant_id=n.tenant_id,
+        alert_id=n.alert_id,
+        event_id=n.event_id,
+        kind=n.kind,
+        channel=fallback,
+        original_channel=n.channel,
+        rerouted_because=(outcome.error or "")[:200],
+    )
     n.last_error = f"{outcome.error}; re-routed to {fallback}"
     _audit(session, n, "notification.rerouted", detail, reason=outcome.error, fallback=fallback)
     return DeliveryResult("rerouted", follow_ups=[copy_id] if copy_id else [])

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from alerting.db.models import Alert, AlertEventRow, Escalation, Notification
-from alerting.db.repositories import audit, load_tenant, now
+from alerting.db.models import Alert, AlertEventRow, Escalation
+from alerting.db.repositories import add_notification, audit, load_tenant, now
 from alerting.domain.errors import AlertingError, InvalidInput, pydantic_problems
 from alerting.domain.escalation import EscalationLevel, EscalationPolicy, Step, after_notify, decide
 from alerting.domain.views import NotificationKind
@@ -193,21 +193,17 @@ def _notify(
     )
     session.flush()
     created: list[tuple[str, uuid.UUID]] = []
-    for channel in dict.fromkeys(level.channels):
-        notification_id = uuid.uuid4()
-        session.add(
-            Notification(
-                id=notification_id,
-                tenant_id=alert.tenant_id,
-                alert_id=alert.id,
-                event_id=event_id,
-                kind=NotificationKind.ESCALATED.value,
-                channel=channel,
-                state="pending",
-                attempts=0,
-            )
+    for channel in level.channels:
+        notification_id = add_notification(
+            session,
+            tenant_id=alert.tenant_id,
+            alert_id=alert.id,
+            event_id=event_id,
+            kind=NotificationKind.ESCALATED.value,
+            channel=channel,
         )
-        created.append((alert.tenant_id, notification_id))
+        if notification_id is not None:  # a channel listed twice is notified once
+            created.append((alert.tenant_id, notification_id))
     _audit(session, escalation, "escalation.level", level=level_index + 1, channels=level.channels)
     return created
 

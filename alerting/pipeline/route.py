@@ -6,11 +6,10 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from alerting.db.models import Alert, AlertEventRow, AlertMessage, Notification
-from alerting.db.repositories import audit, load_tenant, now
+from alerting.db.repositories import add_notification, audit, load_tenant, now
 from alerting.domain.events import Severity
 from alerting.domain.routing import SlackChannelRouter
 from alerting.domain.views import NotificationKind
@@ -44,18 +43,13 @@ def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteR
         if kind is not None:
             channels = _channels_for(session, event, kind, box)
             for channel in channels:
-                session.execute(
-                    insert(Notification)
-                    .values(
-                        id=uuid.uuid4(),
-                        tenant_id=event.tenant_id,
-                        alert_id=event.alert_id,
-                        event_id=event.id,
-                        kind=kind.value,
-                        channel=channel,
-                        state="pending",
-                    )
-                    .on_conflict_do_nothing()
+                add_notification(
+                    session,
+                    tenant_id=event.tenant_id,
+                    alert_id=event.alert_id,
+                    event_id=event.id,
+                    kind=kind.value,
+                    channel=channel,
                 )
             audit(
                 session,
