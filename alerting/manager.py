@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from alerting.db.session import session_scope
+from alerting.metrics import TIME_TO
 from alerting.pipeline.lifecycle import LifecycleResult, acknowledge_alert, resolve_alert
 from alerting.producer import enqueue_route, send_alert
 from alerting.settings import Settings, get_settings
@@ -112,6 +113,10 @@ class SlackAlertManager:
         if result.event_id is not None:
             # After commit: a notification must never announce a change that was rolled back.
             enqueue_route(result.tenant_id, result.event_id)
+            if result.elapsed is not None:
+                TIME_TO.labels(tenant=result.tenant_id, transition=result.status).observe(
+                    result.elapsed
+                )
         return AlertState(
             str(result.alert_id), result.tenant_id, result.status, result.event_id is not None
         )

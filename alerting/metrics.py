@@ -43,6 +43,17 @@ SLACK_LATENCY = Histogram(
 MESSAGES_UPDATED = Counter(
     "alerting_messages_updated_total", "Slack messages rewritten in place (chat.update)"
 )
+ESCALATIONS = Counter(
+    "alerting_escalations_total",
+    "Escalation steps (started, level, restarted, stopped, done)",
+    ["tenant", "step"],
+)
+TIME_TO = Histogram(
+    "alerting_time_to_seconds",
+    "Seconds from an alert's first event to its acknowledgement or resolution",
+    ["tenant", "transition"],
+    buckets=(30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400),
+)
 REJECTED = Counter("alerting_rejected_events_total", "Events refused at an edge, by edge", ["edge"])
 
 

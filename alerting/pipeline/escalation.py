@@ -9,7 +9,7 @@ to its next level: a level is notified exactly once, whatever crashes around it.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import ValidationError
@@ -35,6 +35,8 @@ class TickResult:
     #: (tenant id, notification id) to deliver, after commit.
     notifications: list[tuple[str, uuid.UUID]]
     handled: int
+    #: (tenant id, step) for the metrics, counted after commit.
+    steps: list[tuple[str, str]] = field(default_factory=list)
 
 
 def start_escalation(
@@ -115,14 +117,17 @@ def tick(session: Session, *, batch: int = TICK_BATCH) -> TickResult:
         .with_for_update(skip_locked=True)
     ).all()
     to_deliver: list[tuple[str, uuid.UUID]] = []
+    steps: list[tuple[str, str]] = []
     for escalation in due:
-        to_deliver += _advance(session, escalation, current)
-    return TickResult(to_deliver, len(due))
+        created, step = _advance(session, escalation, current)
+        to_deliver += created
+        steps.append((escalation.tenant_id, step))
+    return TickResult(to_deliver, len(due), steps)
 
 
 def _advance(
     session: Session, escalation: Escalation, current: datetime
-) -> list[tuple[str, uuid.UUID]]:
+) -> tuple[list[tuple[str, uuid.UUID]], str]:
     policy = EscalationPolicy.model_validate(escalation.policy)
     alert = session.get_one(Alert, escalation.alert_id)
     decision = decide(
@@ -131,12 +136,12 @@ def _advance(
     escalation.updated_at = current
     if decision.step is Step.WAIT and decision.next_at is not None:
         escalation.next_at = decision.next_at
-        return []
+        return [], "waiting"
     if decision.step in (Step.DONE, Step.STOP):
         escalation.state = "done" if decision.step is Step.DONE else "stopped"
         escalation.stopped_reason = alert.status
         _audit(session, escalation, f"escalation.{escalation.state}", reason=alert.status)
-        return []
+        return [], escalation.state
     if decision.step is Step.RESTART:
         # Acknowledged but not resolved for too long: it fires again, from the first level.
         alert.status = "firing"
@@ -147,7 +152,7 @@ def _advance(
         escalation.next_at = current + timedelta(seconds=policy.levels[0].delay)
         _audit(session, escalation, "escalation.restarted", reason="ack_timeout")
         if policy.levels[0].delay > 0:
-            return []
+            return [], "restarted"
     level_index = escalation.level
     level = policy.levels[level_index]
     created = _notify(session, escalation, alert, level, level_index, current)
@@ -163,7 +168,7 @@ def _advance(
         escalation.stopped_reason = "last level notified"
     else:
         escalation.level, escalation.repeats_done, escalation.next_at = next_level, repeats, next_at
-    return created
+    return created, "level"
 
 
 def _notify(

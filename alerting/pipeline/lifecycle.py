@@ -29,6 +29,8 @@ class LifecycleResult:
     status: str
     #: The lifecycle event to route (notify), or None when nothing changed.
     event_id: uuid.UUID | None
+    #: Seconds from the alert's first event to this change, when it changed.
+    elapsed: float | None = None
 
 
 def parse_alert_id(value: str | uuid.UUID) -> uuid.UUID:
@@ -119,4 +121,5 @@ def _record(session: Session, alert: Alert, action: str, actor: str) -> Lifecycl
         action=f"alert.{action}",
         event_id=str(event_id),
     )
-    return LifecycleResult(alert.id, alert.tenant_id, alert.status, event_id)
+    elapsed = (now() - alert.first_seen_at).total_seconds()
+    return LifecycleResult(alert.id, alert.tenant_id, alert.status, event_id, elapsed)

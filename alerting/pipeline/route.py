@@ -29,6 +29,8 @@ class RouteResult:
     tenant_id: str
     #: Notifications still waiting for delivery, to enqueue after commit.
     notification_ids: list[uuid.UUID]
+    #: Whether routing attached an escalation policy (for the metrics, after commit).
+    escalation_started: bool = False
 
 
 def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteResult | None:
@@ -38,6 +40,7 @@ def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteR
     ).scalar_one_or_none()
     if event is None or event.alert_id is None:
         return None
+    started = False
     if event.routed_at is None:
         kind = _KIND_BY_ACTION.get(event.action)
         if kind is not None:
@@ -62,25 +65,25 @@ def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteR
                 channels=channels,
             )
             if kind is NotificationKind.FIRING:
-                _attach_policy(session, event, box)
+                started = _attach_policy(session, event, box)
         event.routed_at = now()
     pending = session.scalars(
         select(Notification.id)
         .where(Notification.event_id == event.id, Notification.state == "pending")
         .order_by(Notification.created_at, Notification.channel)
     ).all()
-    return RouteResult(event.tenant_id, list(pending))
+    return RouteResult(event.tenant_id, list(pending), started)
 
 
-def _attach_policy(session: Session, event: AlertEventRow, box: SecretBox) -> None:
+def _attach_policy(session: Session, event: AlertEventRow, box: SecretBox) -> bool:
     """A new alert whose severity has a policy starts climbing it."""
     alert = session.get_one(Alert, event.alert_id)
     tenant = load_tenant(session, event.tenant_id, box).config
     name = tenant.severity_policies.get(Severity(alert.severity))
-    if name is not None:
-        start_escalation(
-            session, alert, name, tenant.escalation_policies[name], actor="system:router"
-        )
+    if name is None:
+        return False
+    policy = tenant.escalation_policies[name]
+    return start_escalation(session, alert, name, policy, actor="system:router") is not None
 
 
 def _channels_for(

@@ -119,6 +119,8 @@ def test_up_runs_the_stack_and_ctrl_c_stops_it(stack: Stack, tmp_path: object) -
         wanted = (
             'alerting_notifications_total{outcome="sent",tenant="spotify-tenant-1"} 2.0',
             'alerting_slack_request_seconds_count{method="chat.postMessage"} 2.0',
+            # The example tenant's criticals climb the seed's sla-critical policy.
+            'alerting_escalations_total{step="started",tenant="spotify-tenant-1"} 1.0',
         )
         wait_for(
             lambda: all(

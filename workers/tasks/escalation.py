@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from alerting.db.session import session_scope
+from alerting.metrics import ESCALATIONS
 from alerting.pipeline.escalation import tick
 from alerting.producer import enqueue_deliver
 from alerting.queues import ESCALATION_TICK_TASK
@@ -12,6 +13,8 @@ def escalation_tick() -> int:
     """Claim due escalations, notify their level, advance; deliveries go out after commit."""
     with session_scope() as session:
         result = tick(session)
+    for tenant_id, step in result.steps:
+        ESCALATIONS.labels(tenant=tenant_id, step=step).inc()
     for tenant_id, notification_id in result.notifications:
         enqueue_deliver(tenant_id, notification_id, app=app)
     return result.handled

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 from alerting.db.session import session_scope
+from alerting.metrics import ESCALATIONS
 from alerting.pipeline.route import route_event
 from alerting.producer import enqueue_deliver
 from alerting.queues import ROUTE_TASK
@@ -18,6 +19,8 @@ def route(tenant_id: str, event_id: str) -> int:
         result = route_event(session, uuid.UUID(event_id), box)
     if result is None:
         return 0
+    if result.escalation_started:
+        ESCALATIONS.labels(tenant=result.tenant_id, step="started").inc()
     for notification_id in result.notification_ids:
         enqueue_deliver(result.tenant_id, notification_id, app=app)
     return len(result.notification_ids)
