@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from alerting.db.models import ApiKey, AuditEntry, Notification, Tenant
+from alerting.db.models import AlertEventRow, ApiKey, AuditEntry, Notification, Tenant
 from alerting.domain.errors import UnknownTenant
 from alerting.domain.tenants import TenantConfig
 from alerting.secrets import SecretBox
@@ -89,6 +89,34 @@ def tenant_exists(session: Session, tenant_id: str) -> bool:
 
 def list_tenant_ids(session: Session) -> list[str]:
     return list(session.scalars(select(Tenant.id).order_by(Tenant.id)))
+
+
+def add_event(
+    session: Session,
+    *,
+    tenant_id: str,
+    alert_id: uuid.UUID,
+    action: str,
+    actor: str,
+    payload: dict[str, Any],
+    routed_at: datetime | None = None,
+) -> uuid.UUID:
+    """An event of an alert made here rather than by a producer (a person's change, an
+    escalation level); its own id is its idempotency key, so it never collides."""
+    event_id = uuid.uuid4()
+    session.add(
+        AlertEventRow(
+            id=event_id,
+            tenant_id=tenant_id,
+            idempotency_key=f"{action}:{event_id}",
+            alert_id=alert_id,
+            action=action,
+            actor=actor,
+            payload=payload,
+            routed_at=routed_at,
+        )
+    )
+    return event_id
 
 
 def add_notification(

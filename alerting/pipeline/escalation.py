@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from alerting.db.models import Alert, AlertEventRow, Escalation
-from alerting.db.repositories import add_notification, audit, load_tenant, now
+from alerting.db.models import Alert, Escalation
+from alerting.db.repositories import add_event, add_notification, audit, load_tenant, now
 from alerting.domain.errors import AlertingError, InvalidInput, pydantic_problems
 from alerting.domain.escalation import EscalationLevel, EscalationPolicy, Step, after_notify, decide
 from alerting.domain.views import NotificationKind
@@ -179,24 +179,21 @@ def _notify(
     level_index: int,
     current: datetime,
 ) -> list[tuple[str, uuid.UUID]]:
-    event_id = uuid.uuid4()
-    session.add(
-        AlertEventRow(
-            id=event_id,
-            tenant_id=alert.tenant_id,
-            idempotency_key=f"escalation:{escalation.id}:{event_id}",
-            alert_id=alert.id,
-            action="escalated",
-            actor=ACTOR,
-            payload={
-                "level": level_index + 1,
-                "mention": level.mention,
-                "unacknowledged_for": (current - alert.first_seen_at).total_seconds(),
-            },
-            routed_at=current,
-        )
+    event_id = add_event(
+        session,
+        tenant_id=alert.tenant_id,
+        alert_id=alert.id,
+        action="escalated",
+        actor=ACTOR,
+        payload={
+            "level": level_index + 1,
+            "mention": level.mention,
+            "unacknowledged_for": (current - alert.first_seen_at).total_seconds(),
+            "escalation_id": str(escalation.id),
+        },
+        routed_at=current,
     )
-    session.flush()
+    session.flush()  # the notifications below reference the event
     created: list[tuple[str, uuid.UUID]] = []
     for channel in level.channels:
         notification_id = add_notification(

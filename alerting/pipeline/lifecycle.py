@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerting.db.models import Alert, AlertEventRow
-from alerting.db.repositories import audit, now
+from alerting.db.repositories import add_event, audit, now
 from alerting.domain.errors import AlertingError
 
 
@@ -101,17 +101,13 @@ def resolve_alert(
 
 
 def _record(session: Session, alert: Alert, action: str, actor: str) -> LifecycleResult:
-    event_id = uuid.uuid4()
-    session.add(
-        AlertEventRow(
-            id=event_id,
-            tenant_id=alert.tenant_id,
-            idempotency_key=f"{action}:{event_id}",
-            alert_id=alert.id,
-            action=action,
-            actor=actor,
-            payload={"status": action, "by": actor},
-        )
+    event_id = add_event(
+        session,
+        tenant_id=alert.tenant_id,
+        alert_id=alert.id,
+        action=action,
+        actor=actor,
+        payload={"status": action, "by": actor},
     )
     audit(
         session,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,6 +14,7 @@ from alerting.db.models import Alert, AlertEventRow, AlertMessage, Notification
 from alerting.db.repositories import add_notification, audit, load_tenant, now
 from alerting.domain.events import Severity
 from alerting.domain.routing import SlackChannelRouter
+from alerting.domain.tenants import TenantConfig
 from alerting.domain.views import NotificationKind
 from alerting.pipeline.escalation import start_escalation
 from alerting.secrets import SecretBox
@@ -44,7 +47,9 @@ def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteR
     if event.routed_at is None:
         kind = _KIND_BY_ACTION.get(event.action)
         if kind is not None:
-            channels = _channels_for(session, event, kind, box)
+            # Loaded at most once per event: both the channels and the policy may need it.
+            tenant = cache(lambda: load_tenant(session, event.tenant_id, box).config)
+            channels = _channels_for(session, event, kind, tenant)
             for channel in channels:
                 add_notification(
                     session,
@@ -65,7 +70,7 @@ def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteR
                 channels=channels,
             )
             if kind is NotificationKind.FIRING:
-                started = _attach_policy(session, event, box)
+                started = _attach_policy(session, event, tenant())
         event.routed_at = now()
     pending = session.scalars(
         select(Notification.id)
@@ -75,10 +80,9 @@ def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteR
     return RouteResult(event.tenant_id, list(pending), started)
 
 
-def _attach_policy(session: Session, event: AlertEventRow, box: SecretBox) -> bool:
+def _attach_policy(session: Session, event: AlertEventRow, tenant: TenantConfig) -> bool:
     """A new alert whose severity has a policy starts climbing it."""
     alert = session.get_one(Alert, event.alert_id)
-    tenant = load_tenant(session, event.tenant_id, box).config
     name = tenant.severity_policies.get(Severity(alert.severity))
     if name is None:
         return False
@@ -87,7 +91,10 @@ def _attach_policy(session: Session, event: AlertEventRow, box: SecretBox) -> bo
 
 
 def _channels_for(
-    session: Session, event: AlertEventRow, kind: NotificationKind, box: SecretBox
+    session: Session,
+    event: AlertEventRow,
+    kind: NotificationKind,
+    tenant: Callable[[], TenantConfig],
 ) -> list[str]:
     if kind is NotificationKind.REPEATED:
         # Only messages that can be updated; and one waiting update per channel is enough,
@@ -128,6 +135,5 @@ def _channels_for(
         if announced:
             return list(dict.fromkeys(announced))
     alert = session.get_one(Alert, event.alert_id)
-    tenant = load_tenant(session, event.tenant_id, box)
-    router = SlackChannelRouter(tenant.config)
+    router = SlackChannelRouter(tenant())
     return router.channels_for(severity=Severity(alert.severity), environment=alert.environment)

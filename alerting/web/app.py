@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Request
@@ -117,9 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         manager = SlackAlertManager(settings)
         by = (body.by if body and body.by else None) or who.actor
         change = manager.acknowledge if action == "acknowledge" else manager.resolve
-        state = change(
-            uuid.UUID(alert_id) if _is_uuid(alert_id) else alert_id, by=by, tenant_id=who.tenant_id
-        )
+        state = change(alert_id, by=by, tenant_id=who.tenant_id)
         return {"id": state.alert_id, "status": state.status, "changed": state.changed}
 
     @app.get("/metrics")
@@ -137,11 +134,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(content={"ok": True})
 
     return app
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
