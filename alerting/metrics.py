@@ -54,6 +54,15 @@ TIME_TO = Histogram(
     ["tenant", "transition"],
     buckets=(30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400),
 )
+DIGESTS = Counter(
+    "alerting_group_digests_total", "Group digests written (one per group update)", ["tenant"]
+)
+RATE_LIMIT_WAITS = Histogram(
+    "alerting_rate_limit_wait_seconds",
+    "Waits for a posting slot (channel and tenant token buckets), in seconds",
+    ["tenant"],
+    buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+)
 REJECTED = Counter("alerting_rejected_events_total", "Events refused at an edge, by edge", ["edge"])
 
 

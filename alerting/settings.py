@@ -61,10 +61,17 @@ class Settings(BaseSettings):
         default=30.0, alias="ALERTING_BREAKER_COOLDOWN_SECONDS", gt=0
     )
     #: How often beat runs the escalation tick, in seconds: a level fires at most this late.
+    #: Seconds between beat's group flushes (how late a group's digest may be, at most).
+    group_tick_seconds: float = Field(default=1.0, alias="ALERTING_GROUP_TICK", gt=0)
     escalation_tick_seconds: float = Field(default=5.0, alias="ALERTING_ESCALATION_TICK", gt=0)
     #: How often a worker serving all tenants looks for newly synced tenants, in seconds.
     tenant_poll_seconds: float = Field(default=10.0, alias="ALERTING_TENANT_POLL_SECONDS", gt=0)
     #: Web app bind address.
+    #: Messages per second the workers send to one channel. Slack accepts about one; a little
+    #: under it keeps network jitter from ever bringing two of ours less than a second apart.
+    channel_per_second: float = Field(default=0.9, alias="ALERTING_CHANNEL_RATE", gt=0)
+    #: Messages one channel may receive at once after a quiet spell (Slack's short burst).
+    channel_burst: int = Field(default=1, alias="ALERTING_CHANNEL_BURST", ge=1)
     web_host: str = Field(default="127.0.0.1", alias="ALERTING_WEB_HOST")
     web_port: int = Field(default=8000, alias="ALERTING_WEB_PORT")
     sandbox_port: int = Field(default=8025, alias="ALERTING_SANDBOX_PORT")

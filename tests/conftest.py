@@ -92,6 +92,8 @@ TABLES = (
     "escalations",
     "alert_messages",
     "notifications",
+    "alert_group_members",
+    "alert_groups",
     "alert_events",
     "alerts",
     "api_keys",
@@ -231,7 +233,7 @@ def clean(stack: Stack) -> Iterator[Stack]:
             time.sleep(0.2)
     stack.sandbox.reset()
     broker = redis.Redis.from_url(stack.redis_url)
-    for key in broker.scan_iter("alerting:breaker:*"):
+    for key in [*broker.scan_iter("alerting:breaker:*"), *broker.scan_iter("alerting:rate:*")]:
         broker.delete(key)
     stack.sandbox.configure(rate_limit=True, burst=1, per_second=1.0)
     yield stack

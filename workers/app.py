@@ -14,6 +14,7 @@ from alerting.db.session import dispose_engines
 from alerting.queues import (
     DELIVER_TASK,
     ESCALATION_TICK_TASK,
+    GROUP_FLUSH_TASK,
     INGEST_QUEUE,
     INGEST_TASK,
     INTERACTION_TASK,
@@ -45,6 +46,7 @@ app = Celery(
         "workers.tasks.sweep",
         "workers.tasks.interaction",
         "workers.tasks.escalation",
+        "workers.tasks.grouping",
     ],
 )
 
@@ -57,7 +59,7 @@ def route_task(
         return {"queue": tenant_queue(kwargs["tenant_id"])}
     if name == INGEST_TASK:
         return {"queue": INGEST_QUEUE}
-    if name in (SWEEP_TASK, ESCALATION_TICK_TASK):
+    if name in (SWEEP_TASK, ESCALATION_TICK_TASK, GROUP_FLUSH_TASK):
         return {"queue": MAINTENANCE_QUEUE}
     return None
 
@@ -98,6 +100,11 @@ app.conf.update(
             "schedule": settings.escalation_tick_seconds,
             # A tick that waited longer than its period is superseded by the next one.
             "options": {"queue": MAINTENANCE_QUEUE, "expires": settings.escalation_tick_seconds},
+        },
+        "group-flush": {
+            "task": GROUP_FLUSH_TASK,
+            "schedule": settings.group_tick_seconds,
+            "options": {"queue": MAINTENANCE_QUEUE, "expires": settings.group_tick_seconds},
         },
         "sweep-stuck-work": {
             "task": SWEEP_TASK,

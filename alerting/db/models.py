@@ -156,6 +156,11 @@ class Notification(Base):
     #: firing | repeated | acknowledged | resolved
     kind: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(100))
+    #: The group whose digest this is (kind ``digest``); its alert is the group's first member,
+    #: whose message in each channel is the group's message.
+    group_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("alert_groups.id", ondelete="CASCADE")
+    )
     #: Where it was meant to go when it was re-routed to the fallback channel, and why.
     original_channel: Mapped[str | None] = mapped_column(String(100))
     rerouted_because: Mapped[str | None] = mapped_column(String(200))
@@ -165,6 +170,8 @@ class Notification(Base):
     claim_token: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The posting slot booked with the rate limiter while the notification waits for it.
+    slot_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
     slack_ts: Mapped[str | None] = mapped_column(String(32))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -234,6 +241,62 @@ class Escalation(Base):
     stopped_reason: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
+
+
+class AlertGroup(Base):
+    """Alerts of one route with equal ``group_by`` labels, told together in digests.
+
+    ``next_flush_at`` is when beat's group flush writes the next digest: ``group_wait`` after
+    the first member, no sooner than ``group_interval`` after the previous digest when members
+    join or resolve, ``repeat_interval`` later as a reminder while any still fire.
+    """
+
+    __tablename__ = "alert_groups"
+    __table_args__ = (
+        Index(
+            "uq_alert_groups_open_key",
+            "tenant_id",
+            "group_key",
+            unique=True,
+            postgresql_where=text("state = 'open'"),
+        ),
+        Index("ix_alert_groups_due", "next_flush_at", postgresql_where=text("state = 'open'")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    #: Hash of the route and the group's label values.
+    group_key: Mapped[str] = mapped_column(String(64))
+    route_path: Mapped[str] = mapped_column(String(300))
+    #: The ``group_by`` labels and their values, shown in the digest.
+    group_labels: Mapped[dict[str, Any]]
+    #: The route's channels, mention and timings when the group opened.
+    settings: Mapped[dict[str, Any]]
+    #: The member whose message in each channel stands for the group.
+    lead_alert_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    #: open | closed (every member resolved and told)
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    next_flush_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_flush_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    flushes: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class AlertGroupMember(Base):
+    __tablename__ = "alert_group_members"
+
+    group_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("alert_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    alert_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    added_at: Mapped[datetime] = _now()
+    #: The digest (its number in the group) that first told it; null: not told yet.
+    told_in: Mapped[int | None] = mapped_column(Integer)
+    #: The digest that told its resolution.
+    resolved_in: Mapped[int | None] = mapped_column(Integer)
 
 
 class AuditEntry(Base):

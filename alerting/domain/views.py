@@ -15,6 +15,7 @@ class NotificationKind(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
     ESCALATED = "escalated"  # nobody acknowledged it in time: a level of its policy
+    DIGEST = "digest"  # a group's alerts told together
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +55,49 @@ class MessageOptions:
     #: Languages of the message: the first is its language, a second one is added below it
     #: (a bilingual channel).
     locales: tuple[str, ...] = ("en",)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestMember:
+    alert_type: str
+    severity: Severity
+    status: str
+    message: str
+    #: Labels that tell it apart within its group (the group's own labels left out).
+    labels: dict[str, str]
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class DigestView:
+    """A group's digest: how many alerts it holds, which ones, what changed since the last."""
+
+    tenant_id: str
+    group_id: str
+    #: The ``group_by`` labels and their values (the group's name in the message).
+    group_labels: dict[str, str]
+    route: str
+    #: The digest's number within the group (1 is the first message).
+    digest: int
+    firing: int
+    acknowledged: int
+    resolved: int
+    occurrences: int
+    #: The first members, still firing and worst first; ``more`` are not listed.
+    members: tuple[DigestMember, ...]
+    more: int
+    #: Members this digest tells for the first time (listed in the thread reply).
+    new_members: tuple[DigestMember, ...] = ()
+    new_count: int = 0
+    resolved_since: int = 0
+    updated_at: datetime | None = None
+
+    @property
+    def total(self) -> int:
+        return self.firing + self.acknowledged + self.resolved
+
+    @property
+    def worst(self) -> Severity | None:
+        open_ = [m.severity for m in self.members if m.status != "resolved"]
+        order = list(Severity)
+        return min(open_, key=order.index) if open_ else None

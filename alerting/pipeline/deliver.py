@@ -21,19 +21,35 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from alerting.breaker import Breaker, BreakerState, redis_client
-from alerting.db.models import Alert, AlertEventRow, AlertMessage, Notification
+from alerting.db.models import Alert, AlertEventRow, AlertGroup, AlertMessage, Notification
 from alerting.db.repositories import TenantRecord, add_notification, audit, load_tenant, now
 from alerting.db.session import session_scope
 from alerting.domain.backoff import retry_ceiling, retry_countdown
 from alerting.domain.events import Severity
 from alerting.domain.routing import SlackChannelRouter
-from alerting.domain.views import AlertView, MessageOptions, NotificationKind
+from alerting.domain.views import (
+    AlertView,
+    DigestMember,
+    DigestView,
+    MessageOptions,
+    NotificationKind,
+)
 from alerting.i18n import translator
-from alerting.metrics import NOTIFICATIONS
-from alerting.pipeline.send import Outgoing, RootMessage, SendResult, destination_for, send
+from alerting.metrics import NOTIFICATIONS, RATE_LIMIT_WAITS
+from alerting.pipeline.grouping import group_stats, new_members, top_members
+from alerting.pipeline.send import (
+    Destination,
+    Outgoing,
+    RootMessage,
+    SendResult,
+    destination_for,
+    send,
+)
+from alerting.ratelimit import SlackRateLimiter
 from alerting.secrets import SecretBox
 from alerting.settings import Settings
 from alerting.slack.client import DeliveryOutcome, OutcomeKind
+from alerting.slack.digest import LISTED_MEMBERS, NAMED_NEW_MEMBERS, digest_reply, format_digest
 from alerting.slack.formatter import SlackAlertFormatter
 from alerting.slack.templates import SlackTemplateEngine
 
@@ -42,6 +58,11 @@ log = logging.getLogger(__name__)
 FINAL_STATES = frozenset({"sent", "dead", "rerouted"})
 #: Extra seconds, past the HTTP timeout, before another task may take over a ``sending`` claim.
 CLAIM_GRACE_SECONDS = 5.0
+#: How late (seconds) a task may wake for its rate-limit slot and still use it; later, the
+#: slot may overlap the next one booked, so a new one is booked.
+SLOT_LATENESS_SECONDS = 0.08
+#: A wait shorter than this (seconds) is not worth a round trip through the broker.
+SLOT_PRECISION_SECONDS = 0.02
 
 
 def claim_stale_seconds(settings: Settings) -> float:
@@ -119,6 +140,10 @@ def _claim(
         n.updated_at = current
         _audit(session, n, "notification.held", {"channel": n.channel})
         return DeliveryResult("held")
+    tenant = load_tenant(session, n.tenant_id, box)
+    throttled = _wait_for_slot(n, token, tenant, settings)
+    if throttled is not None:
+        return throttled
     # An earlier attempt that died while sending (a `sending` claim taken over), or that never
     # heard Slack's answer (timeout, network), may have posted: Slack is asked before posting.
     unanswered = n.state == "retrying" and (n.last_error or "").startswith(("timeout", "network"))
@@ -129,7 +154,60 @@ def _claim(
     n.claimed_at = current
     n.attempts += 1
     n.updated_at = current
-    return n.tenant_id, _outgoing(session, n, settings, box, resumed_since)
+    return n.tenant_id, _outgoing(session, n, tenant, settings, resumed_since)
+
+
+def _wait_for_slot(
+    n: Notification, token: str, tenant: TenantRecord, settings: Settings
+) -> DeliveryResult | None:
+    """Book the notification's posting slot; a result when it must come back later.
+
+    The task that booked the slot (same Celery task id on every retry) uses it when it wakes;
+    any other task finding a booked slot is a duplicate and leaves it alone.
+    """
+    current = now()
+    if n.slot_at is not None:
+        early = (n.slot_at - current).total_seconds()
+        if early > SLOT_PRECISION_SECONDS:
+            if n.claim_token != token:
+                return DeliveryResult("throttled")
+            return DeliveryResult("throttled", retry_in=early)
+        if -early <= SLOT_LATENESS_SECONDS:
+            n.slot_at = None
+            return None
+    reservation = limiter_for(settings).reserve(
+        n.tenant_id, n.channel, tenant.config.slack_config.rate_limit
+    )
+    if reservation.wait <= SLOT_PRECISION_SECONDS:
+        n.slot_at = None
+        return None
+    n.slot_at = current + timedelta(seconds=reservation.wait) if reservation.reserved else None
+    n.next_attempt_at = current + timedelta(seconds=reservation.wait)
+    # Not a claim (the state stays): it marks which task owns the booked slot.
+    n.claim_token = token
+    n.updated_at = current
+    RATE_LIMIT_WAITS.labels(tenant=n.tenant_id).observe(reservation.wait)
+    return DeliveryResult("throttled", retry_in=reservation.wait)
+
+
+@lru_cache(maxsize=4)
+def _limiter(redis_url: str, per_second: float, burst: int, max_reserve: float) -> SlackRateLimiter:
+    return SlackRateLimiter(
+        redis_client(redis_url),
+        channel_per_second=per_second,
+        channel_burst=burst,
+        max_reserve=max_reserve,
+    )
+
+
+def limiter_for(settings: Settings) -> SlackRateLimiter:
+    """One per process (the Lua script is registered once)."""
+    return _limiter(
+        settings.require_redis_url(),
+        settings.channel_per_second,
+        settings.channel_burst,
+        settings.retry_max_seconds,
+    )
 
 
 @lru_cache(maxsize=2)
@@ -197,14 +275,15 @@ def release_next_held(session: Session, tenant_id: str, channel: str) -> list[uu
 def _outgoing(
     session: Session,
     n: Notification,
+    tenant: TenantRecord,
     settings: Settings,
-    box: SecretBox,
     resumed_since: float | None = None,
 ) -> Outgoing | None:
-    tenant = load_tenant(session, n.tenant_id, box)
     destination = destination_for(tenant, n.channel, settings)
     if destination is None:
         return None
+    if n.group_id is not None:
+        return _digest_outgoing(session, n, tenant, destination, resumed_since)
     alert = session.get_one(Alert, n.alert_id)
     view = alert_view(alert, tenant)
     kind = NotificationKind(n.kind)
@@ -247,6 +326,67 @@ def _outgoing(
         broadcast=alert.severity == Severity.CRITICAL.value,
         resumed_since=resumed_since if api else None,
         known_channel_id=_channel_id(session, n.tenant_id, n.channel) if resumed_since else None,
+    )
+
+
+def _digest_outgoing(
+    session: Session,
+    n: Notification,
+    tenant: TenantRecord,
+    destination: Destination,
+    resumed_since: float | None,
+) -> Outgoing:
+    """A group's digest, as the group is now (a late delivery shows the latest counts)."""
+    assert n.group_id is not None
+    group = session.get_one(AlertGroup, n.group_id)
+    payload = session.get_one(AlertEventRow, n.event_id).payload
+    stats = group_stats(session, group.id)
+    listed = top_members(session, group.id, LISTED_MEMBERS)
+    digest_number = int(payload.get("digest", group.flushes))
+    new, new_count = new_members(session, group.id, digest_number, NAMED_NEW_MEMBERS)
+    own = set(group.group_labels)
+    view = DigestView(
+        tenant_id=n.tenant_id,
+        group_id=str(group.id),
+        group_labels={k: str(v) for k, v in group.group_labels.items()},
+        route=group.route_path,
+        digest=digest_number,
+        firing=stats["firing"],
+        acknowledged=stats["acknowledged"],
+        resolved=stats["resolved"],
+        occurrences=stats["occurrences"],
+        members=tuple(_digest_member(a, own) for a in listed),
+        more=max(0, stats["members"] - len(listed)),
+        new_members=tuple(_digest_member(a, own) for a in new),
+        new_count=new_count,
+        resolved_since=int(payload.get("resolved", 0)),
+        updated_at=group.last_flush_at,
+    )
+    locales = tenant.config.locales_for(n.channel)
+    api = destination.mode == "api"
+    return Outgoing(
+        notification_id=str(n.id),
+        kind=NotificationKind.DIGEST,
+        channel=n.channel,
+        destination=destination,
+        payload=format_digest(view, locales=locales, mention=group.settings.get("mention")),
+        reply_text=digest_reply(view, locales[0]),
+        root=_root_message(session, n.alert_id, n.channel) if api else None,
+        reopen_thread=None,
+        broadcast=False,
+        resumed_since=resumed_since if api else None,
+        known_channel_id=_channel_id(session, n.tenant_id, n.channel) if resumed_since else None,
+    )
+
+
+def _digest_member(alert: Alert, group_labels: set[str]) -> DigestMember:
+    return DigestMember(
+        alert_type=alert.alert_type,
+        severity=Severity(alert.severity),
+        status=alert.status,
+        message=alert.message,
+        labels={k: str(v) for k, v in sorted(alert.labels.items()) if k not in group_labels},
+        count=alert.count,
     )
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 17:26:27.110697
+Create Date: 2026-11-26 18:16:49.089779
 """
 
 from __future__ import annotations
@@ -147,6 +147,49 @@ def upgrade() -> None:
         postgresql_where=sa.text("routed_at IS NULL"),
     )
     op.create_table(
+        "alert_groups",
+        sa.Column("id", sa.UUID(), nullable=False),
+        sa.Column("tenant_id", sa.String(length=63), nullable=False),
+        sa.Column("group_key", sa.String(length=64), nullable=False),
+        sa.Column("route_path", sa.String(length=300), nullable=False),
+        sa.Column("group_labels", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("settings", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("lead_alert_id", sa.UUID(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("next_flush_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_flush_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("flushes", sa.Integer(), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(["lead_alert_id"], ["alerts.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index(
+        "ix_alert_groups_due",
+        "alert_groups",
+        ["next_flush_at"],
+        unique=False,
+        postgresql_where=sa.text("state = 'open'"),
+    )
+    op.create_index(
+        "uq_alert_groups_open_key",
+        "alert_groups",
+        ["tenant_id", "group_key"],
+        unique=True,
+        postgresql_where=sa.text("state = 'open'"),
+    )
+    op.create_table(
         "alert_messages",
         sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
         sa.Column("tenant_id", sa.String(length=63), nullable=False),
@@ -216,6 +259,22 @@ def upgrade() -> None:
         postgresql_where=sa.text("state = 'active'"),
     )
     op.create_table(
+        "alert_group_members",
+        sa.Column("group_id", sa.UUID(), nullable=False),
+        sa.Column("alert_id", sa.UUID(), nullable=False),
+        sa.Column(
+            "added_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.Column("told_in", sa.Integer(), nullable=True),
+        sa.Column("resolved_in", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(["alert_id"], ["alerts.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["group_id"], ["alert_groups.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("group_id", "alert_id"),
+    )
+    op.create_index(
+        op.f("ix_alert_group_members_alert_id"), "alert_group_members", ["alert_id"], unique=False
+    )
+    op.create_table(
         "notifications",
         sa.Column("id", sa.UUID(), nullable=False),
         sa.Column("tenant_id", sa.String(length=63), nullable=False),
@@ -223,6 +282,7 @@ def upgrade() -> None:
         sa.Column("event_id", sa.UUID(), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("channel", sa.String(length=100), nullable=False),
+        sa.Column("group_id", sa.UUID(), nullable=True),
         sa.Column("original_channel", sa.String(length=100), nullable=True),
         sa.Column("rerouted_because", sa.String(length=200), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
@@ -230,6 +290,7 @@ def upgrade() -> None:
         sa.Column("claim_token", sa.String(length=64), nullable=True),
         sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("slot_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("slack_ts", sa.String(length=32), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
@@ -247,6 +308,7 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(["alert_id"], ["alerts.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["event_id"], ["alert_events.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["group_id"], ["alert_groups.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("event_id", "channel", name="uq_notifications_event_channel"),
@@ -281,6 +343,8 @@ def downgrade() -> None:
     )
     op.drop_index(op.f("ix_notifications_alert_id"), table_name="notifications")
     op.drop_table("notifications")
+    op.drop_index(op.f("ix_alert_group_members_alert_id"), table_name="alert_group_members")
+    op.drop_table("alert_group_members")
     op.drop_index(
         "uq_escalations_active_alert",
         table_name="escalations",
@@ -292,6 +356,15 @@ def downgrade() -> None:
     op.drop_table("escalations")
     op.drop_index("ix_alert_messages_fingerprint", table_name="alert_messages")
     op.drop_table("alert_messages")
+    op.drop_index(
+        "uq_alert_groups_open_key",
+        table_name="alert_groups",
+        postgresql_where=sa.text("state = 'open'"),
+    )
+    op.drop_index(
+        "ix_alert_groups_due", table_name="alert_groups", postgresql_where=sa.text("state = 'open'")
+    )
+    op.drop_table("alert_groups")
     op.drop_index(
         "ix_alert_events_unrouted",
         table_name="alert_events",

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from alerting.db.session import session_scope
+from alerting.metrics import DIGESTS
+from alerting.pipeline.grouping import flush_due_groups
+from alerting.producer import enqueue_deliver
+from alerting.queues import GROUP_FLUSH_TASK
+from workers.app import INFRASTRUCTURE_RETRY, app
+
+
+@app.task(name=GROUP_FLUSH_TASK, **INFRASTRUCTURE_RETRY)
+def group_flush() -> int:
+    """Write the digests that are due; their deliveries go out after commit."""
+    with session_scope() as session:
+        result = flush_due_groups(session)
+    for tenant_id in result.digests:
+        DIGESTS.labels(tenant=tenant_id).inc()
+    for tenant_id, notification_id in result.notifications:
+        enqueue_deliver(tenant_id, notification_id, app=app)
+    return len(result.digests)
