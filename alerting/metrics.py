@@ -54,6 +54,11 @@ TIME_TO = Histogram(
     ["tenant", "transition"],
     buckets=(30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400),
 )
+ALERTMANAGER_ALERTS = Counter(
+    "alerting_alertmanager_alerts_total",
+    "Alerts accepted from Alertmanager's webhook (re-posts included), by their status",
+    ["tenant", "status"],
+)
 REJECTED = Counter("alerting_rejected_events_total", "Events refused at an edge, by edge", ["edge"])
 
 
