@@ -118,7 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             where=f"POST /api/v1/integrations/alertmanager/{tenant_id}",
             max_message_chars=settings.max_message_chars,
         )
-        publish_events(batch.events)
+        event_ids = publish_events(batch.events)
         ALERTMANAGER_ALERTS.labels(tenant=tenant_id, status="firing").inc(batch.firing)
         ALERTMANAGER_ALERTS.labels(tenant=tenant_id, status="resolved").inc(batch.resolved)
         if batch.truncated or batch.severity_defaulted:
@@ -135,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "resolved": batch.resolved,
             "truncated": batch.truncated,
             "severity_defaulted": batch.severity_defaulted,
+            "events": event_ids,
         }
 
     @app.get("/api/v1/alerts/{alert_id}")
