@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +24,7 @@ from alerting.db.models import Alert
 from alerting.db.repositories import create_api_key
 from alerting.db.session import session_scope
 from tests.conftest import Stack
-from tests.services import ManagedProcess, cli, free_ports, wait_for
+from tests.services import ROOT, ManagedProcess, cli, free_ports, wait_for
 
 BINARIES = ("prometheus-alertmanager", "alertmanager")
 INSTALL_HINT = "install it (Debian: apt-get install prometheus-alertmanager)"
@@ -192,3 +193,19 @@ def test_alertmanager_fires_and_resolves_through_slack(alertmanager: str, clean:
     )
     assert "Resolved" in str(clean.sandbox.messages("#a-alerts")[-1])
     assert len(_stored()) == 2, "Alertmanager's resolution made no new alert"
+
+
+def test_the_example_configuration_is_valid_and_points_at_the_receiver() -> None:
+    example = ROOT / "config" / "alertmanager.yml"
+    amtool = shutil.which("amtool", path=str(Path(str(BINARY)).parent))
+    if amtool is None:
+        pytest.fail(f"amtool is not next to {BINARY}; it ships with Alertmanager")
+    checked = subprocess.run(
+        [amtool, "check-config", str(example)], capture_output=True, text=True, timeout=30
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    (receiver,) = yaml.safe_load(example.read_text())["receivers"]
+    (webhook,) = receiver["webhook_configs"]
+    assert "/api/v1/integrations/alertmanager/" in webhook["url"]
+    assert webhook["send_resolved"] is True
+    assert webhook["http_config"]["authorization"]["type"] == "Bearer"
