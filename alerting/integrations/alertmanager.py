@@ -129,7 +129,7 @@ def parse_webhook(
         firing=firing,
         resolved=len(events) - firing,
         truncated=payload.truncated_alerts,
-        severity_defaulted=sum(1 for e in events if SEVERITY_DEFAULTED_LABEL in e.labels),
+        severity_defaulted=sum(1 for a in payload.alerts if severity_defaulted(a.labels)),
     )
 
 
@@ -145,7 +145,9 @@ def alert_event(
         return None, problems
 
     labels = dict(alert.labels)
-    severity = _severity(labels)
+    defaulted = severity_defaulted(labels)
+    if defaulted:
+        labels[SEVERITY_DEFAULTED_LABEL] = defaulted
     annotations = dict(alert.annotations)
     if (
         alert.generator_url
@@ -166,7 +168,7 @@ def alert_event(
     data: dict[str, Any] = {
         "tenant_id": tenant_id,
         "alert_type": alertname,
-        "severity": severity,
+        "severity": DEFAULT_SEVERITY if defaulted else labels["severity"],
         "message": message,
         "status": alert.status,
         "environment": _environment(labels),
@@ -201,16 +203,16 @@ def _time_problems(alert: AlertmanagerAlert) -> list[tuple[str, str]]:
     return []
 
 
-def _severity(labels: dict[str, str]) -> Severity:
+def severity_defaulted(labels: dict[str, str]) -> str | None:
+    """Why the alert gets DEFAULT_SEVERITY (``missing``, ``unknown``), or None if it does not."""
     given = labels.get("severity")
     if given is None:
-        labels[SEVERITY_DEFAULTED_LABEL] = "missing"
-        return DEFAULT_SEVERITY
+        return "missing"
     try:
-        return parse_severity(given)
+        parse_severity(given)
     except ValueError:
-        labels[SEVERITY_DEFAULTED_LABEL] = "unknown"
-        return DEFAULT_SEVERITY
+        return "unknown"
+    return None
 
 
 def _environment(labels: dict[str, str]) -> str | None:

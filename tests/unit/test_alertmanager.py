@@ -181,3 +181,10 @@ def test_every_bad_alert_of_a_batch_is_named() -> None:
 
 def test_not_json_is_refused() -> None:
     assert "Invalid JSON" in problems("{not json")["(input)"]
+
+
+def test_only_a_defaulted_severity_is_counted() -> None:
+    labels = {"alertname": "HighCPU", "severity": "info", SEVERITY_DEFAULTED_LABEL: "mine"}
+    batch = parse(payload(am_alert(labels=labels)))
+    assert batch.severity_defaulted == 0
+    assert batch.events[0].labels[SEVERITY_DEFAULTED_LABEL] == "mine"
