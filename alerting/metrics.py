@@ -63,6 +63,11 @@ RATE_LIMIT_WAITS = Histogram(
     ["tenant"],
     buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
 )
+ALERTMANAGER_ALERTS = Counter(
+    "alerting_alertmanager_alerts_total",
+    "Alerts accepted from Alertmanager's webhook (re-posts included), by their status",
+    ["tenant", "status"],
+)
 REJECTED = Counter("alerting_rejected_events_total", "Events refused at an edge, by edge", ["edge"])
 
 

@@ -1,8 +1,10 @@
-"""FastAPI app: ``POST /api/v1/alerts`` for producers that are not Python, lifecycle actions,
-``/metrics`` for Prometheus. Every API call is scoped to the tenant of its API key."""
+"""FastAPI app: ``POST /api/v1/alerts`` for producers that are not Python, Alertmanager's
+webhook, lifecycle actions, ``/metrics`` for Prometheus. Every API call is scoped to the
+tenant of its API key."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Request
@@ -15,12 +17,15 @@ from alerting.db.repositories import tenant_for_api_key
 from alerting.db.session import session_scope
 from alerting.domain.errors import InvalidInput
 from alerting.domain.events import validate_event
-from alerting.metrics import REJECTED, render_latest
+from alerting.integrations.alertmanager import parse_webhook
+from alerting.metrics import ALERTMANAGER_ALERTS, REJECTED, render_latest
 from alerting.pipeline.lifecycle import AlertNotFound, InvalidTransition
 from alerting.pipeline.queries import alert_details
-from alerting.producer import publish_event
+from alerting.producer import publish_event, publish_events
 from alerting.settings import Settings, get_settings
 from alerting.web.interactions import router as interactions_router
+
+log = logging.getLogger(__name__)
 
 
 class Caller(BaseModel):
@@ -53,6 +58,13 @@ def caller(request: Request, authorization: Annotated[str | None, Header()] = No
 
 
 CallerDep = Annotated[Caller, Depends(caller)]
+
+
+async def raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(raw_body)]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -94,6 +106,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         result = publish_event(event)
         return {"id": str(result.id), "status": "queued"}
+
+    @app.post("/api/v1/integrations/alertmanager/{tenant_id}", status_code=202)
+    def alertmanager_webhook(tenant_id: str, body: RawBody, who: CallerDep) -> dict[str, Any]:
+        """Alertmanager's webhook receiver (alerting/integrations/alertmanager.py)."""
+        if tenant_id != who.tenant_id:
+            raise HTTPException(403, "tenant: this API key belongs to another tenant")
+        batch = parse_webhook(
+            body,
+            tenant_id=tenant_id,
+            where=f"POST /api/v1/integrations/alertmanager/{tenant_id}",
+            max_message_chars=settings.max_message_chars,
+        )
+        event_ids = publish_events(batch.events)
+        ALERTMANAGER_ALERTS.labels(tenant=tenant_id, status="firing").inc(batch.firing)
+        ALERTMANAGER_ALERTS.labels(tenant=tenant_id, status="resolved").inc(batch.resolved)
+        if batch.truncated or batch.severity_defaulted:
+            log.info(
+                "alertmanager batch for %s: %s alerts left out by max_alerts, "
+                "%s given severity warning (no known severity label)",
+                tenant_id,
+                batch.truncated,
+                batch.severity_defaulted,
+            )
+        return {
+            "status": "queued",
+            "firing": batch.firing,
+            "resolved": batch.resolved,
+            "truncated": batch.truncated,
+            "severity_defaulted": batch.severity_defaulted,
+            "events": event_ids,
+        }
 
     @app.get("/api/v1/alerts/{alert_id}")
     def get_alert(alert_id: str, who: CallerDep) -> dict[str, Any]:
