@@ -73,7 +73,7 @@ class Route(BaseModel):
     matchers: list[MatcherField] = Field(default_factory=list, max_length=50)
     channels: list[str] | None = Field(default=None, max_length=20)
     #: Who the firing message notifies, e.g. ``<!subteam^S0123ABC>``.
-    mention: str | None = None
+    mention: str | None = Field(default=None, max_length=400)
     #: Alerts of these severities carry the mention (default: criticals only).
     mention_severities: list[Severity] | None = None
     #: Keep trying later siblings after this node matched.
