@@ -57,6 +57,17 @@ TEST_TENANTS: dict[str, dict[str, Any]] = {
         },
         # Only `critical` alerts of type `escalating` would be too narrow: a severity attaches.
         "severity_policies": {"critical": "fast"},
+        # Alerts without a `team` label route as if there were no tree.
+        "route": {
+            "routes": [
+                {
+                    "name": "db-team",
+                    "matchers": ['team=~"db|dba"'],
+                    "channels": ["#a-db"],
+                    "mention": "<!subteam^S0ADBTEAM|@a-db>",
+                }
+            ]
+        },
     },
     "tenant-b": {
         "tenant_id": "tenant-b",
