@@ -54,6 +54,8 @@ TEST_TENANTS: dict[str, dict[str, Any]] = {
                     {"delay": 3, "channels": ["#a-ops", "#a-mgmt"], "mention": "oncall:primary"},
                 ],
             },
+            # Named by the db route only; far enough away never to fire during a test.
+            "db-leads": {"levels": [{"delay": 3600, "channels": ["#a-db-leads"]}]},
         },
         # Only `critical` alerts of type `escalating` would be too narrow: a severity attaches.
         "severity_policies": {"critical": "fast"},
@@ -65,6 +67,7 @@ TEST_TENANTS: dict[str, dict[str, Any]] = {
                     "matchers": ['team=~"db|dba"'],
                     "channels": ["#a-db"],
                     "mention": "<!subteam^S0ADBTEAM|@a-db>",
+                    "escalation_policy": "db-leads",
                 }
             ]
         },

@@ -27,6 +27,9 @@ def test_a_labelled_alert_lands_in_its_routes_channel_with_the_mention(clean: St
     assert f"Attention: {DB_GROUP}" in str(message["blocks"])
     assert message["text"].startswith(DB_GROUP)
     assert "replica &lt;db-2&gt; is 40s behind" in message["text"]
+    # The route's escalation policy wins over tenant-a's `critical: fast`.
+    started = [e for e in found["audit"] if e["action"] == "escalation.started"]
+    assert [e["detail"]["policy"] for e in started] == ["db-leads"]
 
     warning = send_alert.delay(
         tenant_id="tenant-a",
@@ -51,3 +54,5 @@ def test_a_labelled_alert_lands_in_its_routes_channel_with_the_mention(clean: St
     ).id
     found = wait_details(other, all_sent, what="the unrouted alert's notifications sent")
     assert states(found) == {"#a-alerts": "sent", "#a-critical": "sent"}
+    started = [e for e in found["audit"] if e["action"] == "escalation.started"]
+    assert [e["detail"]["policy"] for e in started] == ["fast"]
