@@ -406,6 +406,61 @@ def tenants_revoke_key(tenant_id: str, prefix: str) -> None:
     click.echo(f"{count} key revoked")
 
 
+# --- routes ----------------------------------------------------------------------------
+
+
+@main.group()
+def routes() -> None:
+    """The tenants' routing trees (``route:`` in config/tenants/*.yaml)."""
+
+
+@routes.command("test")
+@click.option("--tenant", "tenant_id", required=True)
+@click.option("--type", "alert_type", default="test_alert", show_default=True)
+@click.option("--severity", default="critical", show_default=True)
+@click.option("--environment", "--env", default=None)
+@click.option("--labels", "--label", "labels", multiple=True, help="KEY=VALUE, repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def routes_test(
+    tenant_id: str,
+    alert_type: str,
+    severity: str,
+    environment: str | None,
+    labels: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Which route(s) an alert would take, read from the tenant file; nothing is sent."""
+    from alerting.routes_tool import describe, route_sample, tenant_from_dir
+
+    settings = get_settings()
+    try:
+        pairs = _pairs(labels, "--labels")
+    except click.BadParameter as exc:
+        _fail(exc.format_message())
+        return
+    try:
+        tenant = tenant_from_dir(settings.tenants_dir, tenant_id, settings.allowed_webhook_hosts)
+        result = route_sample(
+            tenant,
+            alert_type=alert_type,
+            severity=severity,
+            environment=environment,
+            labels=pairs,
+        )
+    except InvalidInput as exc:
+        for field, reason in exc.problems:
+            err_console.print(f"{exc.where}: {field}: {reason}", highlight=False, markup=False)
+        sys.exit(1)
+    except AlertingError as exc:
+        _fail(f"{exc} (tenants directory {settings.tenants_dir})")
+        return
+    if as_json:
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    for line in describe(result):
+        click.echo(line)
+
+
 # --- templates -------------------------------------------------------------------------
 
 

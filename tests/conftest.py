@@ -54,9 +54,23 @@ TEST_TENANTS: dict[str, dict[str, Any]] = {
                     {"delay": 3, "channels": ["#a-ops", "#a-mgmt"], "mention": "oncall:primary"},
                 ],
             },
+            # Named by the db route only; far enough away never to fire during a test.
+            "db-leads": {"levels": [{"delay": 3600, "channels": ["#a-db-leads"]}]},
         },
         # Only `critical` alerts of type `escalating` would be too narrow: a severity attaches.
         "severity_policies": {"critical": "fast"},
+        # Alerts without a `team` label route as if there were no tree.
+        "route": {
+            "routes": [
+                {
+                    "name": "db-team",
+                    "matchers": ['team=~"db|dba"'],
+                    "channels": ["#a-db"],
+                    "mention": "<!subteam^S0ADBTEAM|@a-db>",
+                    "escalation_policy": "db-leads",
+                }
+            ]
+        },
     },
     "tenant-b": {
         "tenant_id": "tenant-b",

@@ -177,6 +177,8 @@ class Notification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
+    #: Who a firing message notifies, from the route that sent it there (``<!subteam^…>``).
+    mention: Mapped[str | None] = mapped_column(String(400))
 
 
 class AlertMessage(Base):

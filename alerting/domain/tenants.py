@@ -20,11 +20,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from alerting.domain.channels import check_channel
 from alerting.domain.errors import InvalidInput, pydantic_problems
 from alerting.domain.escalation import EscalationPolicy
 from alerting.domain.events import ENVIRONMENT_RE, Severity, TenantId
+from alerting.domain.routing import Route
 
 #: The only host Slack's incoming webhooks live on (see also Settings.allowed_webhook_hosts).
 SLACK_WEBHOOK_HOST = "hooks.slack.com"
@@ -153,6 +155,8 @@ class TenantConfig(BaseModel):
     escalation_policies: dict[str, EscalationPolicy] = Field(default_factory=dict)
     #: Policy attached automatically to new alerts of a severity (``critical: sla-critical``).
     severity_policies: dict[Severity, str] = Field(default_factory=dict)
+    #: The routing tree (Alertmanager's ``route:``); unset, alerts route by environment.
+    route: Route | None = None
 
     @model_validator(mode="after")
     def _known_policies(self) -> TenantConfig:
@@ -161,6 +165,37 @@ class TenantConfig(BaseModel):
                 raise ValueError(
                     f"severity_policies.{severity.value}: no escalation policy named {name!r}"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _route_refers_to_known_policies(self) -> TenantConfig:
+        if self.route is None:
+            return self
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "unknown_policy", "no escalation policy named {name}", {"name": repr(name)}
+                ),
+                loc=(*path, "escalation_policy"),
+                input=name,
+            )
+            for path, name in self.route.policy_names()
+            if name not in self.escalation_policies
+        ]
+        if self.route.matchers:
+            errors.append(
+                InitErrorDetails(
+                    type=PydanticCustomError(
+                        "root_matchers",
+                        "the root route takes every alert: put matchers on its routes",
+                    ),
+                    loc=("route", "matchers"),
+                    input=[str(m) for m in self.route.matchers],
+                )
+            )
+        if errors:
+            # Raised as a ValidationError so that each problem keeps its own key path.
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
         return self
 
     def locales_for(self, channel: str) -> tuple[str, ...]:

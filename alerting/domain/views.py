@@ -55,6 +55,9 @@ class MessageOptions:
     #: Languages of the message: the first is its language, a second one is added below it
     #: (a bilingual channel).
     locales: tuple[str, ...] = ("en",)
+    #: Who a firing message notifies (``<!subteam^S…>``), written by the operator in the
+    #: tenant's routes: posted as a real mention even where ``allow_mentions`` is off.
+    mention: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -305,6 +305,7 @@ def _outgoing(
         notes=notes,
         interactive=api,
         locales=locales,
+        mention=n.mention if kind is NotificationKind.FIRING else None,
     )
     formatter = formatter_for(settings)
     root = reopen = None

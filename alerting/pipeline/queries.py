@@ -34,6 +34,7 @@ def alert_details(
                 "kind": n.kind,
                 "channel": n.channel,
                 "original_channel": n.original_channel,
+                "mention": n.mention,
                 "state": n.state,
                 "attempts": n.attempts,
                 "last_error": n.last_error,

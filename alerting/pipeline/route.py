@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from alerting.db.models import Alert, AlertEventRow, AlertMessage, Notification
 from alerting.db.repositories import add_notification, audit, load_tenant, now
 from alerting.domain.events import Severity
-from alerting.domain.routing import SlackChannelRouter
+from alerting.domain.matchers import alert_facts
+from alerting.domain.routing import RouteMatch, SlackChannelRouter
 from alerting.domain.tenants import TenantConfig
 from alerting.domain.views import NotificationKind
 from alerting.pipeline.escalation import start_escalation
@@ -50,6 +51,9 @@ def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteR
             # Loaded at most once per event: both the channels and the policy may need it.
             tenant = cache(lambda: load_tenant(session, event.tenant_id, box).config)
             channels = _channels_for(session, event, kind, tenant)
+            mentions = (
+                _mentions(session, event, tenant()) if kind is NotificationKind.FIRING else {}
+            )
             for channel in channels:
                 add_notification(
                     session,
@@ -58,6 +62,7 @@ def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteR
                     event_id=event.id,
                     kind=kind.value,
                     channel=channel,
+                    mention=mentions.get(channel),
                 )
             audit(
                 session,
@@ -83,7 +88,9 @@ def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteR
 def _attach_policy(session: Session, event: AlertEventRow, tenant: TenantConfig) -> bool:
     """A new alert whose severity has a policy starts climbing it."""
     alert = session.get_one(Alert, event.alert_id)
-    name = tenant.severity_policies.get(Severity(alert.severity))
+    # A policy named by the alert's route is the more specific choice.
+    routed = [m.escalation_policy for m in route_matches(alert, tenant) if m.escalation_policy]
+    name = routed[0] if routed else tenant.severity_policies.get(Severity(alert.severity))
     if name is None:
         return False
     policy = tenant.escalation_policies[name]
@@ -136,4 +143,30 @@ def _channels_for(
             return list(dict.fromkeys(announced))
     alert = session.get_one(Alert, event.alert_id)
     router = SlackChannelRouter(tenant())
-    return router.channels_for(severity=Severity(alert.severity), environment=alert.environment)
+    return router.channels_for(
+        severity=Severity(alert.severity),
+        environment=alert.environment,
+        alert_type=alert.alert_type,
+        labels=alert.labels,
+    )
+
+
+def route_matches(alert: Alert, tenant: TenantConfig) -> list[RouteMatch]:
+    facts = alert_facts(
+        alert_type=alert.alert_type,
+        severity=alert.severity,
+        environment=alert.environment,
+        labels=alert.labels,
+    )
+    return SlackChannelRouter(tenant).match(facts)
+
+
+def _mentions(session: Session, event: AlertEventRow, tenant: TenantConfig) -> dict[str, str]:
+    """The mention of each channel a new alert goes to, from the first route naming both."""
+    alert = session.get_one(Alert, event.alert_id)
+    mentions: dict[str, str] = {}
+    for found in route_matches(alert, tenant):
+        if found.mention:
+            for channel in found.channels:
+                mentions.setdefault(channel, found.mention)
+    return mentions

@@ -18,6 +18,7 @@ from slack_sdk.models.blocks import (
 )
 
 from alerting.domain.events import Severity
+from alerting.domain.routing import MENTION_RE
 from alerting.domain.views import AlertView, MessageOptions, NotificationKind
 from alerting.i18n import FALLBACK_LOCALE, Translator, translator
 from alerting.slack.templates import RenderedAlert, SlackTemplateEngine
@@ -56,6 +57,8 @@ RESOLVED_COLOUR = "#2E7D32"
 ACKNOWLEDGED_COLOUR = "#757575"
 
 _MENTION_RE = re.compile(r"<([!@#][^>]*)>")
+#: Stands for the mention while the sentence around it is escaped.
+_WHO = "\x00who\x00"
 
 
 def escape_mrkdwn(text: str, *, allow_mentions: bool = False) -> str:
@@ -100,6 +103,11 @@ class SlackAlertFormatter:
         ]
         for note in options.notes:
             blocks.append(_section(_escape(note)))
+        mention = _mention(options.mention)
+        if mention:
+            blocks.append(
+                _section(_escape(tr.gettext("Attention: %(who)s", who=_WHO)).replace(_WHO, mention))
+            )
         blocks.append(_section(self._summary(rendered, options, tr), tr=tr))
         if rendered.note:
             blocks.append(_section(_escape(rendered.note)))
@@ -122,6 +130,9 @@ class SlackAlertFormatter:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=self._context(alert, tr))]))
         colour = self._colour(alert, kind)
         text = truncate(f"{title}: {_escape(alert.message)}", MAX_TEXT_CHARS)
+        if mention:
+            # The notification preview shows the fallback text: the mention leads it.
+            text = truncate(f"{mention} {text}", MAX_TEXT_CHARS)
         return {
             "text": text,
             "blocks": [b.to_dict() for b in blocks[:MAX_BLOCKS]],
@@ -254,6 +265,13 @@ class SlackAlertFormatter:
         if kind is NotificationKind.ACKNOWLEDGED:
             return ACKNOWLEDGED_COLOUR
         return SEVERITY_COLOUR[alert.severity]
+
+
+def _mention(mention: str | None) -> str | None:
+    """A route's mention goes out unescaped, so only Slack's mention syntax may pass."""
+    if not mention:
+        return None
+    return mention if MENTION_RE.match(mention) else _escape(mention)
 
 
 def _section(text: str, *, tr: Translator | None = None) -> SectionBlock:
