@@ -68,7 +68,17 @@ TEST_TENANTS: dict[str, dict[str, Any]] = {
                     "channels": ["#a-db"],
                     "mention": "<!subteam^S0ADBTEAM|@a-db>",
                     "escalation_policy": "db-leads",
-                }
+                },
+                {
+                    # A storm's alerts become one digest per alert type.
+                    "name": "grouped",
+                    "matchers": ['grouped="yes"'],
+                    "channels": ["#a-grouped"],
+                    "group_by": ["alertname"],
+                    "group_wait": 1,
+                    "group_interval": 2,
+                    "repeat_interval": 3600,
+                },
             ]
         },
     },
@@ -97,6 +107,18 @@ TEST_TENANTS["tenant-w"] = {
         # Web API mode: threads and in-place updates.
         "bot_token": "xoxb-test-tenant-w-5f1c2a",
         "team_id": "T0TENANTW",
+    },
+    "route": {
+        "routes": [
+            {
+                "matchers": ['grouped="yes"'],
+                "channels": ["#w-grouped"],
+                "group_by": ["alertname", "cluster"],
+                "group_wait": 1,
+                "group_interval": 2,
+                "repeat_interval": 3600,
+            }
+        ]
     },
 }
 #: Signs the Slack button clicks of the tests.

@@ -349,7 +349,11 @@ def _digest_outgoing(
     view = DigestView(
         tenant_id=n.tenant_id,
         group_id=str(group.id),
-        group_labels={k: str(v) for k, v in group.group_labels.items()},
+        group_labels={
+            k: str(group.group_labels[k])
+            for k in group.settings.get("group_by", group.group_labels)
+            if k in group.group_labels
+        },
         route=group.route_path,
         digest=digest_number,
         firing=stats["firing"],

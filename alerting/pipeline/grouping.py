@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from alerting.db.models import Alert, AlertGroup, AlertGroupMember
 from alerting.db.repositories import add_event, add_notification, audit, now
+from alerting.domain.matchers import ALERT_TYPE
 from alerting.domain.views import NotificationKind
 
 #: Groups one flush handles; the next flush continues (ordered by due time).
@@ -54,7 +55,11 @@ class GroupSpec:
     def labels_of(self, facts: Mapping[str, str]) -> dict[str, str]:
         if ALL_LABELS in self.group_by:
             return dict(sorted(facts.items()))
-        return {name: facts.get(name, "") for name in self.group_by}
+        # `alertname`, as Alertmanager users write it, is the alert's type.
+        return {
+            name: facts.get(name) or (facts.get(ALERT_TYPE, "") if name == "alertname" else "")
+            for name in self.group_by
+        }
 
     def key_of(self, labels: Mapping[str, str]) -> str:
         raw = json.dumps([self.route_path, sorted(labels.items())], separators=(",", ":"))
@@ -79,6 +84,8 @@ def join_group(
     current = now()
     settings: dict[str, Any] = {
         "channels": list(spec.channels),
+        # JSONB keeps keys in its own order: this one is the route's, used to name the group.
+        "group_by": list(labels),
         "mention": spec.mention,
         "group_wait": spec.group_wait,
         "group_interval": spec.group_interval,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 
@@ -18,6 +18,7 @@ from alerting.domain.routing import RouteMatch, SlackChannelRouter
 from alerting.domain.tenants import TenantConfig
 from alerting.domain.views import NotificationKind
 from alerting.pipeline.escalation import start_escalation
+from alerting.pipeline.grouping import GroupSpec, is_grouped, join_group, touch_groups
 from alerting.secrets import SecretBox
 
 _KIND_BY_ACTION = {
@@ -48,34 +49,7 @@ def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteR
     if event.routed_at is None:
         kind = _KIND_BY_ACTION.get(event.action)
         if kind is not None:
-            # Loaded at most once per event: both the channels and the policy may need it.
-            tenant = cache(lambda: load_tenant(session, event.tenant_id, box).config)
-            channels = _channels_for(session, event, kind, tenant)
-            mentions = (
-                _mentions(session, event, tenant()) if kind is NotificationKind.FIRING else {}
-            )
-            for channel in channels:
-                add_notification(
-                    session,
-                    tenant_id=event.tenant_id,
-                    alert_id=event.alert_id,
-                    event_id=event.id,
-                    kind=kind.value,
-                    channel=channel,
-                    mention=mentions.get(channel),
-                )
-            audit(
-                session,
-                tenant_id=event.tenant_id,
-                alert_id=event.alert_id,
-                actor="system:router",
-                action="alert.routed",
-                event_id=str(event.id),
-                kind=kind.value,
-                channels=channels,
-            )
-            if kind is NotificationKind.FIRING:
-                started = _attach_policy(session, event, tenant())
+            started = _route(session, event, kind, box)
         event.routed_at = now()
     pending = session.scalars(
         select(Notification.id)
@@ -85,11 +59,58 @@ def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteR
     return RouteResult(event.tenant_id, list(pending), started)
 
 
-def _attach_policy(session: Session, event: AlertEventRow, tenant: TenantConfig) -> bool:
-    """A new alert whose severity has a policy starts climbing it."""
+def _route(session: Session, event: AlertEventRow, kind: NotificationKind, box: SecretBox) -> bool:
+    """Notifications (or group changes) for one event; True when an escalation started."""
+    assert event.alert_id is not None
     alert = session.get_one(Alert, event.alert_id)
+    # Loaded and matched at most once per event: channels, groups and policy all need them.
+    tenant = cache(lambda: load_tenant(session, event.tenant_id, box).config)
+    matches = cache(lambda: route_matches(alert, tenant()))
+    groups: list[str] = []
+    if kind is NotificationKind.FIRING:
+        facts = _facts(alert)
+        for found in matches():
+            if found.group_by is not None:
+                groups.append(str(join_group(session, alert, _group_spec(found), facts)))
+        channels = _channels(m for m in matches() if m.group_by is None)
+        mentions = _mentions(m for m in matches() if m.group_by is None)
+    else:
+        if kind is not NotificationKind.REPEATED and touch_groups(session, alert.id):
+            groups.append("touched")
+        channels = _follow_up_channels(session, event, alert, kind, matches)
+        mentions = {}
+    for channel in channels:
+        add_notification(
+            session,
+            tenant_id=event.tenant_id,
+            alert_id=alert.id,
+            event_id=event.id,
+            kind=kind.value,
+            channel=channel,
+            mention=mentions.get(channel),
+        )
+    audit(
+        session,
+        tenant_id=event.tenant_id,
+        alert_id=alert.id,
+        actor="system:router",
+        action="alert.routed",
+        event_id=str(event.id),
+        kind=kind.value,
+        channels=channels,
+        **({"groups": groups} if groups and kind is NotificationKind.FIRING else {}),
+    )
+    if kind is NotificationKind.FIRING:
+        return _attach_policy(session, alert, tenant(), matches())
+    return False
+
+
+def _attach_policy(
+    session: Session, alert: Alert, tenant: TenantConfig, matches: list[RouteMatch]
+) -> bool:
+    """A new alert whose route or severity names a policy starts climbing it."""
     # A policy named by the alert's route is the more specific choice.
-    routed = [m.escalation_policy for m in route_matches(alert, tenant) if m.escalation_policy]
+    routed = [m.escalation_policy for m in matches if m.escalation_policy]
     name = routed[0] if routed else tenant.severity_policies.get(Severity(alert.severity))
     if name is None:
         return False
@@ -97,17 +118,29 @@ def _attach_policy(session: Session, event: AlertEventRow, tenant: TenantConfig)
     return start_escalation(session, alert, name, policy, actor="system:router") is not None
 
 
-def _channels_for(
+def _follow_up_channels(
     session: Session,
     event: AlertEventRow,
+    alert: Alert,
     kind: NotificationKind,
-    tenant: Callable[[], TenantConfig],
+    matches: Callable[[], list[RouteMatch]],
 ) -> list[str]:
+    # Follow-ups go where the alert was announced, so the reader sees the whole story.
+    announced = session.scalars(
+        select(Notification.channel)
+        .where(
+            Notification.alert_id == event.alert_id,
+            Notification.kind == NotificationKind.FIRING.value,
+            Notification.state.not_in(("dead", "rerouted")),
+        )
+        .order_by(Notification.created_at)
+    ).all()
     if kind is NotificationKind.REPEATED:
-        # Only messages that can be updated; and one waiting update per channel is enough,
-        # since it shows the count as it is when it is sent (a storm costs one update).
-        # FOR UPDATE waits for a delivery claiming one of them right now, then sees it as
-        # `sending`: a claim that rendered the old count never swallows this repeat.
+        # Only the alert's own messages that can be updated (a group's message, kept under
+        # its first member, is the digest's to rewrite); and one waiting update per channel
+        # is enough, since it shows the count as it is when it is sent (a storm costs one
+        # update). FOR UPDATE waits for a delivery claiming one of them right now, then sees
+        # it as `sending`: a claim that rendered the old count never swallows this repeat.
         waiting = set(
             session.scalars(
                 select(Notification.channel)
@@ -126,46 +159,50 @@ def _channels_for(
                 .where(AlertMessage.alert_id == event.alert_id)
                 .order_by(AlertMessage.id)
             )
-            if channel not in waiting
+            if channel in announced and channel not in waiting
         ]
-    if kind is not NotificationKind.FIRING:
-        # Follow-ups go where the alert was announced, so the reader sees the whole story.
-        announced = session.scalars(
-            select(Notification.channel)
-            .where(
-                Notification.alert_id == event.alert_id,
-                Notification.kind == NotificationKind.FIRING.value,
-                Notification.state.not_in(("dead", "rerouted")),
-            )
-            .order_by(Notification.created_at)
-        ).all()
-        if announced:
-            return list(dict.fromkeys(announced))
-    alert = session.get_one(Alert, event.alert_id)
-    router = SlackChannelRouter(tenant())
-    return router.channels_for(
-        severity=Severity(alert.severity),
-        environment=alert.environment,
-        alert_type=alert.alert_type,
-        labels=alert.labels,
-    )
+    if announced:
+        return list(dict.fromkeys(announced))
+    if is_grouped(session, alert.id):
+        # Told in its group's digests only: the group's next digest tells this change too.
+        return []
+    return _channels(m for m in matches() if m.group_by is None)
 
 
-def route_matches(alert: Alert, tenant: TenantConfig) -> list[RouteMatch]:
-    facts = alert_facts(
+def _channels(matches: Iterable[RouteMatch]) -> list[str]:
+    return list(dict.fromkeys(channel for m in matches for channel in m.channels))
+
+
+def _facts(alert: Alert) -> dict[str, str]:
+    return alert_facts(
         alert_type=alert.alert_type,
         severity=alert.severity,
         environment=alert.environment,
         labels=alert.labels,
     )
-    return SlackChannelRouter(tenant).match(facts)
 
 
-def _mentions(session: Session, event: AlertEventRow, tenant: TenantConfig) -> dict[str, str]:
+def _group_spec(found: RouteMatch) -> GroupSpec:
+    assert found.group_by is not None
+    return GroupSpec(
+        route_path=found.path,
+        group_by=found.group_by,
+        channels=found.channels,
+        group_wait=found.group_wait,
+        group_interval=found.group_interval,
+        repeat_interval=found.repeat_interval,
+        mention=found.mention,
+    )
+
+
+def route_matches(alert: Alert, tenant: TenantConfig) -> list[RouteMatch]:
+    return SlackChannelRouter(tenant).match(_facts(alert))
+
+
+def _mentions(matches: Iterable[RouteMatch]) -> dict[str, str]:
     """The mention of each channel a new alert goes to, from the first route naming both."""
-    alert = session.get_one(Alert, event.alert_id)
     mentions: dict[str, str] = {}
-    for found in route_matches(alert, tenant):
+    for found in matches:
         if found.mention:
             for channel in found.channels:
                 mentions.setdefault(channel, found.mention)
