@@ -15,6 +15,7 @@ DELIVER_TASK = "alerting.deliver"
 SWEEP_TASK = "alerting.sweep"
 INTERACTION_TASK = "alerting.interaction"
 ESCALATION_TICK_TASK = "alerting.escalation_tick"
+INTEGRATE_TASK = "alerting.integrate"
 
 
 def tenant_queue(tenant_id: str) -> str:

@@ -16,6 +16,7 @@ from alerting.queues import (
     ESCALATION_TICK_TASK,
     INGEST_QUEUE,
     INGEST_TASK,
+    INTEGRATE_TASK,
     INTERACTION_TASK,
     MAINTENANCE_QUEUE,
     ROUTE_TASK,
@@ -45,6 +46,7 @@ app = Celery(
         "workers.tasks.sweep",
         "workers.tasks.interaction",
         "workers.tasks.escalation",
+        "workers.tasks.integrate",
     ],
 )
 
@@ -53,7 +55,8 @@ def route_task(
     name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **kw: Any
 ) -> dict[str, str] | None:
     """Per-tenant work goes to ``alerts.t.<tenant>`` so a noisy tenant can get its own pool."""
-    if name in (ROUTE_TASK, DELIVER_TASK, INTERACTION_TASK) and kwargs and "tenant_id" in kwargs:
+    per_tenant = (ROUTE_TASK, DELIVER_TASK, INTERACTION_TASK, INTEGRATE_TASK)
+    if name in per_tenant and kwargs and "tenant_id" in kwargs:
         return {"queue": tenant_queue(kwargs["tenant_id"])}
     if name == INGEST_TASK:
         return {"queue": INGEST_QUEUE}

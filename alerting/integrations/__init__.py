@@ -1,0 +1,1 @@
+"""Outside systems an alert can reach besides Slack: PagerDuty and ServiceNow (targets)."""
