@@ -53,9 +53,8 @@ def new_incident(
     caller_id: str | None = None,
 ) -> dict[str, Any]:
     urgency, impact = URGENCY_IMPACT[alert.severity]
-    title = (
-        f"[{alert.severity.value.upper()}] {alert.alert_type}: {' '.join(alert.message.split())}"
-    )
+    message = " ".join(alert.message.split())
+    title = f"[{alert.severity.value.upper()}] {alert.alert_type}: {message}"
     labels = "\n".join(f"{name}: {value}" for name, value in sorted(alert.labels.items()))
     description = "\n".join(
         part
@@ -124,7 +123,9 @@ class ServiceNowClient:
         try:
             result = response.json()["result"]
         except (ValueError, KeyError, TypeError):
-            raise PermanentError(f"{what}: answer without result", status=response.status_code)
+            raise PermanentError(
+                f"{what}: answer without result", status=response.status_code
+            ) from None
         if not isinstance(result, dict):
             raise PermanentError(f"{what}: answer without result", status=response.status_code)
         return result

@@ -133,9 +133,13 @@ def _claim(
     if call.state in FINAL_STATES:
         return CallResult(call.state)
     current = now()
-    if call.state == "sending" and call.claim_token != token and call.claimed_at is not None:
-        if current - call.claimed_at < timedelta(seconds=claim_stale_seconds(settings)):
-            return CallResult("sending")  # another task is sending it right now
+    if (
+        call.state == "sending"
+        and call.claim_token != token
+        and call.claimed_at is not None
+        and current - call.claimed_at < timedelta(seconds=claim_stale_seconds(settings))
+    ):
+        return CallResult("sending")  # another task is sending it right now
     if call.next_attempt_at and call.next_attempt_at > current + timedelta(seconds=1):
         # An early duplicate (sweeper) of a call scheduled later: keep the schedule.
         return CallResult(call.state)
