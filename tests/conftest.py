@@ -35,6 +35,9 @@ from tests.services import (
     wait_for,
 )
 
+#: tenant-a's PagerDuty routing key and ServiceNow password: must never leak (encrypted at rest).
+TEST_ROUTING_KEY = "R0utingKeyTenantA0000000000000x1"
+TEST_SERVICENOW_PASSWORD = STANDIN_SERVICENOW_PASSWORD
 TEST_TENANTS: dict[str, dict[str, Any]] = {
     "tenant-a": {
         "tenant_id": "tenant-a",
@@ -61,8 +64,15 @@ TEST_TENANTS: dict[str, dict[str, Any]] = {
         },
         # Only `critical` alerts of type `escalating` would be too narrow: a severity attaches.
         "severity_policies": {"critical": "fast"},
-        # Filled in with the sandbox's stand-ins (tests/tasks/test_integrations.py).
-        "integrations": {},
+        # The instance URL is replaced with the sandbox's ServiceNow stand-in.
+        "integrations": {
+            "pagerduty": {"routing_key": TEST_ROUTING_KEY},
+            "servicenow": {
+                "instance_url": "https://standin.service-now.com",
+                "username": STANDIN_SERVICENOW_USER,
+                "password": TEST_SERVICENOW_PASSWORD,
+            },
+        },
     },
     "tenant-b": {
         "tenant_id": "tenant-b",
@@ -91,9 +101,6 @@ TEST_TENANTS["tenant-w"] = {
         "team_id": "T0TENANTW",
     },
 }
-#: tenant-a's PagerDuty routing key and ServiceNow password: must never leak (encrypted at rest).
-TEST_ROUTING_KEY = "R0utingKeyTenantA0000000000000x1"
-TEST_SERVICENOW_PASSWORD = STANDIN_SERVICENOW_PASSWORD
 #: Signs the Slack button clicks of the tests.
 TEST_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TABLES = (
@@ -143,15 +150,8 @@ def _write_tenants(directory: Path, sandbox: SandboxClient) -> None:
             slack["webhook_url"] = sandbox.webhook_url(f"T0B/B0B/{tenant_id}")
         for channel in slack.get("channel_webhooks", {}):
             slack["channel_webhooks"][channel] = sandbox.webhook_url(f"T0B/B0C/{channel[1:]}")
-        if "integrations" in data:
-            data["integrations"] = {
-                "pagerduty": {"routing_key": TEST_ROUTING_KEY},
-                "servicenow": {
-                    "instance_url": f"{sandbox.base_url}/servicenow",
-                    "username": STANDIN_SERVICENOW_USER,
-                    "password": TEST_SERVICENOW_PASSWORD,
-                },
-            }
+        if "servicenow" in data.get("integrations", {}):
+            data["integrations"]["servicenow"]["instance_url"] = f"{sandbox.base_url}/servicenow"
         (directory / f"{tenant_id}.yaml").write_text(yaml.safe_dump(data))
 
 

@@ -83,7 +83,9 @@ def load_tenant(session: Session, tenant_id: str, box: SecretBox) -> TenantRecor
         for channel, stored in slack.pop("channel_webhooks", {}).items()
     }
     data["slack_config"] = slack
-    integrations = {name: dict(value) for name, value in data.get("integrations", {}).items()}
+    integrations = {
+        name: dict(value) for name, value in (data.get("integrations") or {}).items() if value
+    }
     for name, key in INTEGRATION_SECRETS:
         if integrations.get(name):
             integrations[name][key] = box.decrypt(integrations[name][key])
