@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from alerting.db.session import session_scope
 from alerting.metrics import TIME_TO
 from alerting.pipeline.lifecycle import LifecycleResult, acknowledge_alert, resolve_alert
-from alerting.producer import enqueue_route, send_alert
+from alerting.producer import enqueue_integration, enqueue_route, send_alert
 from alerting.settings import Settings, get_settings
 
 T = TypeVar("T")
@@ -113,6 +113,8 @@ class SlackAlertManager:
         if result.event_id is not None:
             # After commit: a notification must never announce a change that was rolled back.
             enqueue_route(result.tenant_id, result.event_id)
+            for call_id in result.integration_calls:
+                enqueue_integration(result.tenant_id, call_id)
             if result.elapsed is not None:
                 TIME_TO.labels(tenant=result.tenant_id, transition=result.status).observe(
                     result.elapsed

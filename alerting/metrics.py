@@ -68,6 +68,11 @@ ALERTMANAGER_ALERTS = Counter(
     "Alerts accepted from Alertmanager's webhook (re-posts included), by their status",
     ["tenant", "status"],
 )
+INTEGRATION_CALLS = Counter(
+    "alerting_integration_calls_total",
+    "Calls to PagerDuty and ServiceNow, by outcome (sent, retried, waiting, dead)",
+    ["tenant", "target", "outcome"],
+)
 REJECTED = Counter("alerting_rejected_events_total", "Events refused at an edge, by edge", ["edge"])
 
 

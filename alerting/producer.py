@@ -15,7 +15,14 @@ from celery.result import AsyncResult
 
 from alerting.domain.errors import InvalidInput
 from alerting.domain.events import AlertEvent, validate_event
-from alerting.queues import DELIVER_TASK, INGEST_QUEUE, INGEST_TASK, ROUTE_TASK, tenant_queue
+from alerting.queues import (
+    DELIVER_TASK,
+    INGEST_QUEUE,
+    INGEST_TASK,
+    INTEGRATE_TASK,
+    ROUTE_TASK,
+    tenant_queue,
+)
 from alerting.settings import get_settings
 
 
@@ -112,6 +119,17 @@ def enqueue_deliver(
     (app or producer_app()).send_task(
         DELIVER_TASK,
         kwargs={"tenant_id": tenant_id, "notification_id": str(notification_id)},
+        queue=tenant_queue(tenant_id),
+    )
+
+
+def enqueue_integration(
+    tenant_id: str, call_id: uuid.UUID | str, *, app: Celery | None = None
+) -> None:
+    """One call to PagerDuty or ServiceNow (an ``integration_calls`` row)."""
+    (app or producer_app()).send_task(
+        INTEGRATE_TASK,
+        kwargs={"tenant_id": tenant_id, "call_id": str(call_id)},
         queue=tenant_queue(tenant_id),
     )
 

@@ -16,6 +16,7 @@ SWEEP_TASK = "alerting.sweep"
 INTERACTION_TASK = "alerting.interaction"
 ESCALATION_TICK_TASK = "alerting.escalation_tick"
 GROUP_FLUSH_TASK = "alerting.group_flush"
+INTEGRATE_TASK = "alerting.integrate"
 
 
 def tenant_queue(tenant_id: str) -> str:

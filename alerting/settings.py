@@ -30,6 +30,18 @@ class Settings(BaseSettings):
     #: Seconds before an HTTP request to Slack is abandoned (connect and read each).
     slack_timeout: float = Field(default=10.0, alias="ALERTING_SLACK_TIMEOUT", gt=0)
 
+    # --- PagerDuty and ServiceNow ---
+    #: The Events API v2 endpoint (a proxy, or the sandbox's stand-in in development).
+    pagerduty_events_url: str = Field(
+        default="https://events.pagerduty.com/v2/enqueue", alias="PAGERDUTY_EVENTS_URL"
+    )
+    #: Seconds before a request to PagerDuty or ServiceNow is abandoned (connect and read each).
+    integration_timeout: float = Field(default=10.0, alias="ALERTING_INTEGRATION_TIMEOUT", gt=0)
+    #: Attempts (429s, 5xx, network errors) before an integration call is declared dead.
+    integration_max_attempts: int = Field(
+        default=8, alias="ALERTING_INTEGRATION_MAX_ATTEMPTS", gt=0
+    )
+
     # --- the project's own ---
     tenants_dir: Path = Field(default=Path("config/tenants"), alias="ALERTING_TENANTS_DIR")
     #: Where `alerting up` and the test suite keep embedded PostgreSQL/Redis data and logs.

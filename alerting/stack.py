@@ -59,6 +59,8 @@ def run_stack(*, sandbox: bool | None, concurrency: int) -> int:
             # The sandbox's own token: real credentials never go to the local stand-in. The
             # Web API mode gives threads and in-place updates, visible on the sandbox page.
             env["SLACK_BOT_TOKEN"] = "xoxb-sandbox"
+            # Pages go to the sandbox's PagerDuty stand-in too, unless the operator set one.
+            env.setdefault("PAGERDUTY_EVENTS_URL", f"{sandbox_url}/pagerduty/v2/enqueue")
 
         run_settings = Settings.model_validate(env)
         upgrade(postgres_url)

@@ -254,6 +254,17 @@ class SandboxClient:
         """As a Slack user deleting it: later updates of it get ``message_not_found``."""
         self._post("/sandbox/messages/delete", {"channel": channel, "ts": ts})
 
+    def integrations(self) -> dict[str, Any]:
+        """What the PagerDuty and ServiceNow stand-ins received (and their incidents)."""
+        return dict(self._get("/sandbox/integrations"))
+
+    def integration_fault(self, target: str, responses: list[int], retry_after: int = 1) -> None:
+        """The next answers of ``pagerduty`` or ``servicenow`` are these status codes."""
+        self._post(
+            "/sandbox/integrations/faults",
+            {"target": target, "responses": responses, "retry_after": retry_after},
+        )
+
     def channel_state(self, channel: str, state: str) -> None:
         """``missing``, ``archived``, ``not_in_channel`` or ``ok``."""
         self._post("/sandbox/channels", {"channel": channel, "state": state})

@@ -18,6 +18,8 @@ import yaml
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from alerting.integrations.standins import SERVICENOW_PASSWORD as STANDIN_SERVICENOW_PASSWORD
+from alerting.integrations.standins import SERVICENOW_USER as STANDIN_SERVICENOW_USER
 from tests.services import (
     ROOT,
     TEST_REDIS_DB,
@@ -33,6 +35,9 @@ from tests.services import (
     wait_for,
 )
 
+#: tenant-a's PagerDuty routing key and ServiceNow password: must never leak (encrypted at rest).
+TEST_ROUTING_KEY = "R0utingKeyTenantA0000000000000x1"
+TEST_SERVICENOW_PASSWORD = STANDIN_SERVICENOW_PASSWORD
 TEST_TENANTS: dict[str, dict[str, Any]] = {
     "tenant-a": {
         "tenant_id": "tenant-a",
@@ -48,6 +53,8 @@ TEST_TENANTS: dict[str, dict[str, Any]] = {
             "channel_languages": {"#a-staging": ["fr", "en"]},
         },
         "escalation_policies": {
+            # Pages PagerDuty and opens a ServiceNow incident at once, and nothing else.
+            "paged": {"levels": [{"delay": 0, "pagerduty": True, "servicenow": True}]},
             "fast": {
                 "levels": [
                     {"delay": 1, "channels": ["#a-dev"]},
@@ -80,6 +87,15 @@ TEST_TENANTS: dict[str, dict[str, Any]] = {
                     "repeat_interval": 3600,
                 },
             ]
+        },
+        # The instance URL is replaced with the sandbox's ServiceNow stand-in.
+        "integrations": {
+            "pagerduty": {"routing_key": TEST_ROUTING_KEY},
+            "servicenow": {
+                "instance_url": "https://standin.service-now.com",
+                "username": STANDIN_SERVICENOW_USER,
+                "password": TEST_SERVICENOW_PASSWORD,
+            },
         },
     },
     "tenant-b": {
@@ -125,6 +141,7 @@ TEST_TENANTS["tenant-w"] = {
 TEST_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TABLES = (
     "audit_log",
+    "integration_calls",
     "escalations",
     "alert_messages",
     "notifications",
@@ -171,6 +188,8 @@ def _write_tenants(directory: Path, sandbox: SandboxClient) -> None:
             slack["webhook_url"] = sandbox.webhook_url(f"T0B/B0B/{tenant_id}")
         for channel in slack.get("channel_webhooks", {}):
             slack["channel_webhooks"][channel] = sandbox.webhook_url(f"T0B/B0C/{channel[1:]}")
+        if "servicenow" in data.get("integrations", {}):
+            data["integrations"]["servicenow"]["instance_url"] = f"{sandbox.base_url}/servicenow"
         (directory / f"{tenant_id}.yaml").write_text(yaml.safe_dump(data))
 
 
@@ -217,6 +236,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "ALERTING_BREAKER_FAILURES": "3",
                 "ALERTING_BREAKER_COOLDOWN_SECONDS": "2",
                 "SLACK_SIGNING_SECRET": TEST_SIGNING_SECRET,
+                "PAGERDUTY_EVENTS_URL": f"{sandbox.base_url}/pagerduty/v2/enqueue",
+                "ALERTING_INTEGRATION_TIMEOUT": "3",
+                "ALERTING_INTEGRATION_MAX_ATTEMPTS": "4",
                 # Tenant webhooks point at the sandbox.
                 "ALERTING_WEBHOOK_HOSTS": "127.0.0.1",
                 "PYTHONUNBUFFERED": "1",

@@ -17,6 +17,7 @@ from alerting.queues import (
     GROUP_FLUSH_TASK,
     INGEST_QUEUE,
     INGEST_TASK,
+    INTEGRATE_TASK,
     INTERACTION_TASK,
     MAINTENANCE_QUEUE,
     ROUTE_TASK,
@@ -47,6 +48,7 @@ app = Celery(
         "workers.tasks.interaction",
         "workers.tasks.escalation",
         "workers.tasks.grouping",
+        "workers.tasks.integrate",
     ],
 )
 
@@ -55,7 +57,8 @@ def route_task(
     name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **kw: Any
 ) -> dict[str, str] | None:
     """Per-tenant work goes to ``alerts.t.<tenant>`` so a noisy tenant can get its own pool."""
-    if name in (ROUTE_TASK, DELIVER_TASK, INTERACTION_TASK) and kwargs and "tenant_id" in kwargs:
+    per_tenant = (ROUTE_TASK, DELIVER_TASK, INTERACTION_TASK, INTEGRATE_TASK)
+    if name in per_tenant and kwargs and "tenant_id" in kwargs:
         return {"queue": tenant_queue(kwargs["tenant_id"])}
     if name == INGEST_TASK:
         return {"queue": INGEST_QUEUE}

@@ -88,6 +88,9 @@ class Alert(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_by: Mapped[str | None] = mapped_column(String(200))
+    #: The ServiceNow incident opened for this alert (its number is shown in Slack).
+    servicenow_number: Mapped[str | None] = mapped_column(String(40))
+    servicenow_sys_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -299,6 +302,50 @@ class AlertGroupMember(Base):
     told_in: Mapped[int | None] = mapped_column(Integer)
     #: The digest that told its resolution.
     resolved_in: Mapped[int | None] = mapped_column(Integer)
+
+
+class IntegrationCall(Base):
+    """One call to an outside system (PagerDuty, ServiceNow): the outbox of integrations.
+
+    pending → sending → sent | retrying → sending … | dead. An acknowledge or resolve waits
+    (``pending`` with ``next_attempt_at``) while an older call of the same alert and target is
+    unfinished, so it never overtakes its trigger.
+    """
+
+    __tablename__ = "integration_calls"
+    __table_args__ = (
+        # One call per action and target: a level or a person repeating themselves sends once.
+        UniqueConstraint("alert_id", "target", "action", name="uq_integration_calls_action"),
+        Index(
+            "ix_integration_calls_unfinished",
+            "updated_at",
+            postgresql_where=text("state IN ('pending', 'sending', 'retrying')"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    alert_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), index=True
+    )
+    #: pagerduty | servicenow
+    target: Mapped[str] = mapped_column(String(16))
+    #: trigger | acknowledge | resolve
+    action: Mapped[str] = mapped_column(String(16))
+    #: Who asked for it (``user:alice``, ``system:escalation``), shown in work notes.
+    actor: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: Celery task id holding the ``sending`` claim.
+    claim_token: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    #: What the outside system answered that matters later (dedup key, incident number).
+    response: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
 
 
 class AuditEntry(Base):

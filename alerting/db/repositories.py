@@ -20,6 +20,8 @@ from alerting.secrets import SecretBox
 
 #: Fields of ``slack_config`` stored encrypted.
 SECRET_FIELDS = ("webhook_url", "bot_token")
+#: Secret fields of the ``integrations`` block, stored encrypted: (integration, field).
+INTEGRATION_SECRETS = (("pagerduty", "routing_key"), ("servicenow", "password"))
 #: Prefix of every API key, so a leaked key is recognisable in a secret scanner.
 API_KEY_PREFIX = "alk_"
 
@@ -50,6 +52,13 @@ def save_tenant(session: Session, config: TenantConfig, box: SecretBox) -> bool:
     slack["channel_webhooks"] = {
         channel: box.encrypt(url) for channel, url in slack.get("channel_webhooks", {}).items()
     }
+    for name, key in INTEGRATION_SECRETS:
+        integration = getattr(config.integrations, name)
+        if integration is not None:
+            # The JSON dump masks SecretStr values; the real value is read from the model.
+            data["integrations"][name][key] = box.encrypt(
+                getattr(integration, key).get_secret_value()
+            )
     stmt = insert(Tenant).values(id=config.tenant_id, name=config.name, config=data)
     upsert = stmt.on_conflict_do_update(
         index_elements=[Tenant.id],
@@ -74,6 +83,13 @@ def load_tenant(session: Session, tenant_id: str, box: SecretBox) -> TenantRecor
         for channel, stored in slack.pop("channel_webhooks", {}).items()
     }
     data["slack_config"] = slack
+    integrations = {
+        name: dict(value) for name, value in (data.get("integrations") or {}).items() if value
+    }
+    for name, key in INTEGRATION_SECRETS:
+        if integrations.get(name):
+            integrations[name][key] = box.decrypt(integrations[name][key])
+    data["integrations"] = integrations
     config = TenantConfig.model_validate(data)
     return TenantRecord(
         config=config,

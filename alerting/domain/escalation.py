@@ -19,6 +19,10 @@ class EscalationLevel(BaseModel):
     channels: list[str] = Field(default_factory=list)
     #: Who to mention, e.g. ``oncall:primary`` or ``<!subteam^S123>`` (shown in the message).
     mention: str | None = Field(default=None, max_length=200)
+    #: Page through the tenant's ``integrations.pagerduty`` (Events API v2 trigger).
+    pagerduty: bool = False
+    #: Open an incident through the tenant's ``integrations.servicenow``.
+    servicenow: bool = False
 
     @field_validator("channels")
     @classmethod
@@ -29,9 +33,27 @@ class EscalationLevel(BaseModel):
 
     @model_validator(mode="after")
     def _target(self) -> EscalationLevel:
-        if not self.channels:
-            raise ValueError("a level needs at least one channel to notify")
+        if not (self.channels or self.pagerduty or self.servicenow):
+            raise ValueError(
+                "a level needs at least one channel to notify (or pagerduty / servicenow)"
+            )
         return self
+
+    def integrations(self) -> list[str]:
+        """The outside targets this level reaches, in a fixed order."""
+        return [name for name in ("pagerduty", "servicenow") if getattr(self, name)]
+
+
+def unconfigured_integrations(
+    levels: list[EscalationLevel], configured: frozenset[str], *, path: str
+) -> list[tuple[str, str]]:
+    """(key path, reason) for each level naming an integration the tenant has not set up."""
+    return [
+        (f"{path}.{index}.{name}", f"the tenant has no integrations.{name} configured")
+        for index, level in enumerate(levels)
+        for name in level.integrations()
+        if name not in configured
+    ]
 
 
 class EscalationPolicy(BaseModel):

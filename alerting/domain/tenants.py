@@ -24,9 +24,10 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from alerting.domain.channels import check_channel
 from alerting.domain.errors import InvalidInput, pydantic_problems
-from alerting.domain.escalation import EscalationPolicy
+from alerting.domain.escalation import EscalationPolicy, unconfigured_integrations
 from alerting.domain.events import ENVIRONMENT_RE, Severity, TenantId
 from alerting.domain.routing import Route
+from alerting.integrations.config import IntegrationsConfig
 
 #: The only host Slack's incoming webhooks live on (see also Settings.allowed_webhook_hosts).
 SLACK_WEBHOOK_HOST = "hooks.slack.com"
@@ -157,6 +158,19 @@ class TenantConfig(BaseModel):
     severity_policies: dict[Severity, str] = Field(default_factory=dict)
     #: The routing tree (Alertmanager's ``route:``); unset, alerts route by environment.
     route: Route | None = None
+    #: PagerDuty and ServiceNow, which escalation levels may name (``pagerduty: true``).
+    integrations: IntegrationsConfig = Field(default_factory=IntegrationsConfig)
+
+    @model_validator(mode="after")
+    def _known_integrations(self) -> TenantConfig:
+        configured = self.integrations.configured()
+        for name, policy in self.escalation_policies.items():
+            problems = unconfigured_integrations(
+                policy.levels, configured, path=f"escalation_policies.{name}.levels"
+            )
+            if problems:
+                raise ValueError("; ".join(f"{where}: {reason}" for where, reason in problems))
+        return self
 
     @model_validator(mode="after")
     def _known_policies(self) -> TenantConfig:

@@ -40,6 +40,8 @@ class AlertView:
     acknowledged_at: datetime | None = None
     resolved_by: str | None = None
     resolved_at: datetime | None = None
+    #: The ServiceNow incident opened for it (``INC0010001``), once ServiceNow answered.
+    incident_number: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

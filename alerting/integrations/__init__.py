@@ -1,1 +1,2 @@
-"""Other systems the service talks to: sources that send it alerts, targets it notifies."""
+"""Other systems the service talks to: sources that send it alerts (Alertmanager), targets
+it notifies besides Slack (PagerDuty, ServiceNow)."""

@@ -628,6 +628,7 @@ def alert_view(alert: Alert, tenant: TenantRecord) -> AlertView:
         acknowledged_at=alert.acknowledged_at,
         resolved_by=alert.resolved_by,
         resolved_at=alert.resolved_at,
+        incident_number=alert.servicenow_number,
     )
 
 

@@ -20,8 +20,16 @@ from sqlalchemy.orm import Session
 from alerting.db.models import Alert, Escalation
 from alerting.db.repositories import add_event, add_notification, audit, load_tenant, now
 from alerting.domain.errors import AlertingError, InvalidInput, pydantic_problems
-from alerting.domain.escalation import EscalationLevel, EscalationPolicy, Step, after_notify, decide
+from alerting.domain.escalation import (
+    EscalationLevel,
+    EscalationPolicy,
+    Step,
+    after_notify,
+    decide,
+    unconfigured_integrations,
+)
 from alerting.domain.views import NotificationKind
+from alerting.pipeline.integrate import queue_call
 from alerting.pipeline.lifecycle import find_alert
 from alerting.secrets import SecretBox
 
@@ -37,6 +45,8 @@ class TickResult:
     handled: int
     #: (tenant id, step) for the metrics, counted after commit.
     steps: list[tuple[str, str]] = field(default_factory=list)
+    #: (tenant id, integration call id) to send, after commit.
+    integration_calls: list[tuple[str, uuid.UUID]] = field(default_factory=list)
 
 
 def start_escalation(
@@ -102,6 +112,11 @@ def setup_escalation(
         )
     except ValidationError as exc:
         raise InvalidInput("setup_escalation", pydantic_problems(exc)) from None
+    missing = unconfigured_integrations(
+        policy.levels, tenant.integrations.configured(), path="levels"
+    )
+    if missing:
+        raise InvalidInput("setup_escalation", missing)
     if alert.status == "resolved":
         raise AlertingError(f"alert {alert.id} is resolved; there is nothing to escalate")
     return start_escalation(session, alert, policy_name or "inline", policy, actor=actor)
@@ -118,15 +133,19 @@ def tick(session: Session, *, batch: int = TICK_BATCH) -> TickResult:
     ).all()
     to_deliver: list[tuple[str, uuid.UUID]] = []
     steps: list[tuple[str, str]] = []
+    calls: list[tuple[str, uuid.UUID]] = []
     for escalation in due:
-        created, step = _advance(session, escalation, current)
+        created, step = _advance(session, escalation, current, calls)
         to_deliver += created
         steps.append((escalation.tenant_id, step))
-    return TickResult(to_deliver, len(due), steps)
+    return TickResult(to_deliver, len(due), steps, calls)
 
 
 def _advance(
-    session: Session, escalation: Escalation, current: datetime
+    session: Session,
+    escalation: Escalation,
+    current: datetime,
+    calls: list[tuple[str, uuid.UUID]],
 ) -> tuple[list[tuple[str, uuid.UUID]], str]:
     policy = EscalationPolicy.model_validate(escalation.policy)
     alert = session.get_one(Alert, escalation.alert_id)
@@ -156,6 +175,10 @@ def _advance(
     level_index = escalation.level
     level = policy.levels[level_index]
     created = _notify(session, escalation, alert, level, level_index, current)
+    for target in level.integrations():
+        call_id = queue_call(session, alert, target=target, action="trigger", actor=ACTOR)
+        if call_id is not None:  # one trigger per alert and target, whatever the levels
+            calls.append((alert.tenant_id, call_id))
     next_level, repeats, next_at = after_notify(
         policy,
         level=level_index,
@@ -206,7 +229,14 @@ def _notify(
         )
         if notification_id is not None:  # a channel listed twice is notified once
             created.append((alert.tenant_id, notification_id))
-    _audit(session, escalation, "escalation.level", level=level_index + 1, channels=level.channels)
+    _audit(
+        session,
+        escalation,
+        "escalation.level",
+        level=level_index + 1,
+        channels=level.channels,
+        integrations=level.integrations(),
+    )
     return created
 
 

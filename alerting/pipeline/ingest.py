@@ -14,6 +14,7 @@ from alerting.db.models import Alert, AlertEventRow, AlertMessage
 from alerting.db.repositories import audit, now, tenant_exists
 from alerting.domain.errors import UnknownTenant
 from alerting.domain.events import AlertEvent
+from alerting.pipeline.integrate import queue_follow_ups
 
 #: Event actions that produce Slack notifications. A repeat does only where the alert has a
 #: Slack message to update (Web API mode); elsewhere it just counts.
@@ -27,6 +28,8 @@ class IngestResult:
     #: created | repeated | resolved | unmatched_resolve | duplicate
     action: str
     needs_routing: bool = False
+    #: PagerDuty / ServiceNow calls to enqueue after commit (a resolve of a paged alert).
+    integration_calls: tuple[uuid.UUID, ...] = ()
 
 
 def producer_actor(event: AlertEvent) -> str:
@@ -68,6 +71,7 @@ def ingest_event(session: Session, event: AlertEvent, *, event_id: uuid.UUID) ->
     fingerprint = event.fingerprint()
     seen_at = event.occurred_at or now()
     alert_id: uuid.UUID | None
+    calls: list[uuid.UUID] = []
     if event.status == "firing":
         alert_id, action = _upsert_firing(session, event, fingerprint, seen_at)
     else:
@@ -83,6 +87,10 @@ def ingest_event(session: Session, event: AlertEvent, *, event_id: uuid.UUID) ->
         ).scalar_one_or_none()
         alert_id = resolved_id
         action = "resolved" if resolved_id else "unmatched_resolve"
+        if resolved_id is not None:
+            calls = queue_follow_ups(
+                session, session.get_one(Alert, resolved_id), action="resolve", actor=actor
+            )
 
     notify = action in NOTIFYING_ACTIONS or (
         action == "repeated"
@@ -108,7 +116,9 @@ def ingest_event(session: Session, event: AlertEvent, *, event_id: uuid.UUID) ->
         fingerprint=fingerprint,
         severity=event.severity.value,
     )
-    return IngestResult(event_id, alert_id, action, needs_routing=notify)
+    return IngestResult(
+        event_id, alert_id, action, needs_routing=notify, integration_calls=tuple(calls)
+    )
 
 
 def _upsert_firing(

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from alerting.db.models import Alert, AlertEventRow
 from alerting.db.repositories import add_event, audit, now
 from alerting.domain.errors import AlertingError
+from alerting.pipeline.integrate import queue_follow_ups
 
 
 class AlertNotFound(AlertingError, LookupError):
@@ -31,6 +32,8 @@ class LifecycleResult:
     event_id: uuid.UUID | None
     #: Seconds from the alert's first event to this change, when it changed.
     elapsed: float | None = None
+    #: PagerDuty / ServiceNow calls to enqueue after commit.
+    integration_calls: tuple[uuid.UUID, ...] = ()
 
 
 def parse_alert_id(value: str | uuid.UUID) -> uuid.UUID:
@@ -117,5 +120,9 @@ def _record(session: Session, alert: Alert, action: str, actor: str) -> Lifecycl
         action=f"alert.{action}",
         event_id=str(event_id),
     )
+    # In step with the alert: systems its escalation paged hear about the change too.
+    calls = queue_follow_ups(
+        session, alert, action="acknowledge" if action == "acknowledged" else "resolve", actor=actor
+    )
     elapsed = (now() - alert.first_seen_at).total_seconds()
-    return LifecycleResult(alert.id, alert.tenant_id, alert.status, event_id, elapsed)
+    return LifecycleResult(alert.id, alert.tenant_id, alert.status, event_id, elapsed, tuple(calls))

@@ -231,6 +231,9 @@ class SlackAlertFormatter:
                     pairs.append((_escape(name), _escape(alert.labels[name])))
             elif key in values:
                 pairs.append(values[key])
+        if alert.incident_number:
+            # First, so that the field limit never drops it: it is what responders look up.
+            pairs.insert(0, (tr.gettext("ServiceNow incident"), _escape(alert.incident_number)))
         if kind is NotificationKind.RESOLVED and alert.resolved_at is not None:
             pairs.append(
                 (tr.gettext("Resolved after"), tr.duration(alert.resolved_at - alert.first_seen_at))

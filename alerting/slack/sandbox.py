@@ -37,6 +37,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
+from alerting.integrations import standins
+
 logger = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
@@ -1249,6 +1251,7 @@ async def sandbox_reset(request: Request) -> JSONResponse:
     state = _state(request)
     async with state.lock():
         state.reset()
+        standins.reset(request.app)
     logger.info("sandbox reset")
     return JSONResponse({"ok": True})
 
@@ -1536,6 +1539,8 @@ def create_app(
         rate_limit=rate_limit, burst=burst, per_second=per_second, valid_tokens=valid_tokens
     )
     app.include_router(router)
+    # PagerDuty and ServiceNow stand-ins, for the escalation levels that page them.
+    standins.install(app)
     return app
 
 

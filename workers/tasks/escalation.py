@@ -3,7 +3,7 @@ from __future__ import annotations
 from alerting.db.session import session_scope
 from alerting.metrics import ESCALATIONS
 from alerting.pipeline.escalation import tick
-from alerting.producer import enqueue_deliver
+from alerting.producer import enqueue_deliver, enqueue_integration
 from alerting.queues import ESCALATION_TICK_TASK
 from workers.app import INFRASTRUCTURE_RETRY, app
 
@@ -17,4 +17,6 @@ def escalation_tick() -> int:
         ESCALATIONS.labels(tenant=tenant_id, step=step).inc()
     for tenant_id, notification_id in result.notifications:
         enqueue_deliver(tenant_id, notification_id, app=app)
+    for tenant_id, call_id in result.integration_calls:
+        enqueue_integration(tenant_id, call_id, app=app)
     return result.handled

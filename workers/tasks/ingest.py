@@ -11,7 +11,7 @@ from alerting.domain.errors import InvalidInput, UnknownTenant
 from alerting.domain.events import validate_event
 from alerting.metrics import EVENTS, REJECTED
 from alerting.pipeline.ingest import ingest_event
-from alerting.producer import enqueue_route
+from alerting.producer import enqueue_integration, enqueue_route
 from alerting.queues import INGEST_TASK
 from alerting.settings import get_settings
 from workers.app import INFRASTRUCTURE_RETRY, app
@@ -35,4 +35,6 @@ def ingest(self: Task[Any, Any], event: dict[str, Any]) -> str:
     EVENTS.labels(tenant=alert_event.tenant_id, action=result.action).inc()
     if result.needs_routing:
         enqueue_route(alert_event.tenant_id, result.event_id, app=app)
+    for call_id in result.integration_calls:
+        enqueue_integration(alert_event.tenant_id, call_id, app=app)
     return result.action

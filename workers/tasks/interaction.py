@@ -3,7 +3,7 @@ from __future__ import annotations
 from alerting.db.session import session_scope
 from alerting.metrics import TIME_TO
 from alerting.pipeline.lifecycle import InvalidTransition, acknowledge_alert, resolve_alert
-from alerting.producer import enqueue_route
+from alerting.producer import enqueue_integration, enqueue_route
 from alerting.queues import INTERACTION_TASK
 from workers.app import INFRASTRUCTURE_RETRY, app
 
@@ -19,6 +19,8 @@ def interaction(tenant_id: str, alert_id: str, action: str, by: str) -> str:
         return "unchanged"  # acknowledged after it was resolved: nothing to do
     if result.event_id is not None:
         enqueue_route(tenant_id, result.event_id, app=app)
+        for call_id in result.integration_calls:
+            enqueue_integration(tenant_id, call_id, app=app)
         if result.elapsed is not None:
             TIME_TO.labels(tenant=tenant_id, transition=result.status).observe(result.elapsed)
     return result.status
