@@ -54,6 +54,11 @@ TIME_TO = Histogram(
     ["tenant", "transition"],
     buckets=(30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400),
 )
+MUTED = Counter(
+    "alerting_alerts_muted_total",
+    "Firing or repeated notifications held back (silence, maintenance, inhibition)",
+    ["tenant", "reason"],
+)
 REJECTED = Counter("alerting_rejected_events_total", "Events refused at an edge, by edge", ["edge"])
 
 

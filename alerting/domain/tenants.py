@@ -25,6 +25,7 @@ from alerting.domain.channels import check_channel
 from alerting.domain.errors import InvalidInput, pydantic_problems
 from alerting.domain.escalation import EscalationPolicy
 from alerting.domain.events import ENVIRONMENT_RE, Severity, TenantId
+from alerting.domain.muting import InhibitRule, MaintenanceWindow, unique_names
 
 #: The only host Slack's incoming webhooks live on (see also Settings.allowed_webhook_hosts).
 SLACK_WEBHOOK_HOST = "hooks.slack.com"
@@ -153,6 +154,16 @@ class TenantConfig(BaseModel):
     escalation_policies: dict[str, EscalationPolicy] = Field(default_factory=dict)
     #: Policy attached automatically to new alerts of a severity (``critical: sla-critical``).
     severity_policies: dict[Severity, str] = Field(default_factory=dict)
+    #: Times when matching alerts are muted (see alerting/domain/muting.py).
+    maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list)
+    #: Open alerts that mute others (``source_matchers``, ``target_matchers``, ``equal``).
+    inhibit_rules: list[InhibitRule] = Field(default_factory=list)
+
+    @field_validator("maintenance_windows")
+    @classmethod
+    def _window_names(cls, value: list[MaintenanceWindow]) -> list[MaintenanceWindow]:
+        unique_names(value)
+        return value
 
     @model_validator(mode="after")
     def _known_policies(self) -> TenantConfig:

@@ -15,6 +15,7 @@ class NotificationKind(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
     ESCALATED = "escalated"  # nobody acknowledged it in time: a level of its policy
+    SILENCED = "silenced"  # someone silenced it from its message (Silence 1h)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from alerting.domain.routing import SlackChannelRouter
 from alerting.domain.tenants import TenantConfig
 from alerting.domain.views import NotificationKind
 from alerting.pipeline.escalation import start_escalation
+from alerting.pipeline.muting import mute_check
 from alerting.secrets import SecretBox
 
 _KIND_BY_ACTION = {
@@ -24,6 +25,7 @@ _KIND_BY_ACTION = {
     "repeated": NotificationKind.REPEATED,
     "acknowledged": NotificationKind.ACKNOWLEDGED,
     "resolved": NotificationKind.RESOLVED,
+    "silenced": NotificationKind.SILENCED,
 }
 
 
@@ -34,6 +36,8 @@ class RouteResult:
     notification_ids: list[uuid.UUID]
     #: Whether routing attached an escalation policy (for the metrics, after commit).
     escalation_started: bool = False
+    #: Why its notifications were held back (a MuteReason value), for the metrics.
+    muted: str | None = None
 
 
 def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteResult | None:
@@ -44,12 +48,14 @@ def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteR
     if event is None or event.alert_id is None:
         return None
     started = False
+    mute = None
     if event.routed_at is None:
         kind = _KIND_BY_ACTION.get(event.action)
         if kind is not None:
             # Loaded at most once per event: both the channels and the policy may need it.
             tenant = cache(lambda: load_tenant(session, event.tenant_id, box).config)
-            channels = _channels_for(session, event, kind, tenant)
+            kind, mute = mute_check(session, tenant, event, kind, now())
+            channels = [] if mute else _channels_for(session, event, kind, tenant)
             for channel in channels:
                 add_notification(
                     session,
@@ -69,7 +75,7 @@ def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteR
                 kind=kind.value,
                 channels=channels,
             )
-            if kind is NotificationKind.FIRING:
+            if kind is NotificationKind.FIRING and mute is None:
                 started = _attach_policy(session, event, tenant())
         event.routed_at = now()
     pending = session.scalars(
@@ -77,7 +83,7 @@ def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteR
         .where(Notification.event_id == event.id, Notification.state == "pending")
         .order_by(Notification.created_at, Notification.channel)
     ).all()
-    return RouteResult(event.tenant_id, list(pending), started)
+    return RouteResult(event.tenant_id, list(pending), started, mute.reason.value if mute else None)
 
 
 def _attach_policy(session: Session, event: AlertEventRow, tenant: TenantConfig) -> bool:

@@ -21,6 +21,7 @@ from alerting.pipeline.queries import alert_details
 from alerting.producer import publish_event
 from alerting.settings import Settings, get_settings
 from alerting.web.interactions import router as interactions_router
+from alerting.web.silences import router as silences_router
 
 
 class Caller(BaseModel):
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Slack alerting", version="0.1.0")
     app.state.settings = settings
     app.include_router(interactions_router)
+    app.include_router(silences_router)
 
     @app.exception_handler(InvalidInput)
     async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
