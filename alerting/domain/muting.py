@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from alerting.domain.durations import Duration
 from alerting.domain.events import ENVIRONMENT_RE
-from alerting.domain.matchers import FIELD_NAMES, Matcher, MatcherField, matches_all
+from alerting.domain.matchers import Matcher, MatcherField, Op, matches_all
 
 #: Longest silence or window occurrence; a longer one is almost certainly a typo.
 MAX_MUTE_SECONDS = 366 * 86400
@@ -228,6 +228,7 @@ def active_window(
 
 #: ``equal`` names that are the alert's own columns rather than labels.
 EQUAL_FIELDS = frozenset({"alert_type", "severity", "environment"})
+_GLOB_CHARS = frozenset("*?[")
 _LABEL_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 
 
@@ -250,24 +251,32 @@ class InhibitRule(BaseModel):
     def targets(self, facts: Mapping[str, str]) -> bool:
         return matches_all(self.target_matchers, facts)
 
-    def source_labels(
+    def source_query(
         self, facts: Mapping[str, str], labels: Mapping[str, object]
-    ) -> tuple[dict[str, str], dict[str, str]] | None:
-        """What a source alert must carry for this target: (labels to contain, own fields to
-        equal). None when the target lacks one of the ``equal`` labels (then nothing is equal
-        to it: only present labels are compared)."""
+    ) -> tuple[dict[str, str], list[tuple[str, str]]] | None:
+        """What a source alert must carry for this target: (labels its labels contain, own
+        fields it has equal). None when the target lacks one of the ``equal`` labels (then
+        nothing is equal to it: only present labels are compared).
+
+        Plain equality source matchers are added, so that the indexed query returns few rows
+        besides the sources themselves (the other matchers are checked on the rows found).
+        """
         contain: dict[str, str] = {}
-        fields: dict[str, str] = {}
+        fields: list[tuple[str, str]] = []
         for name in self.equal:
             if name in EQUAL_FIELDS:
-                fields[name] = facts.get(name, "")
+                fields.append((name, facts.get(name, "")))
             elif name in labels:
                 contain[name] = str(labels[name])
             else:
                 return None
-        # Plain equality matchers on labels narrow the indexed query further.
         for m in self.source_matchers:
-            if m.op.value == "=" and m.name not in FIELD_NAMES and m.name not in contain:
+            if m.op is not Op.EQ:
+                continue
+            if m.name in EQUAL_FIELDS:
+                if m.name != "alert_type" or not _GLOB_CHARS.intersection(m.value):
+                    fields.append((m.name, m.value))
+            elif m.name not in contain:
                 contain[m.name] = m.value
         return contain, fields
 

@@ -23,6 +23,8 @@ from alerting.domain.views import NotificationKind
 #: Kinds a mute holds back. Acknowledgements and resolutions of an alert that was announced
 #: still go out, so that incidents close where they were opened.
 MUTABLE_KINDS = frozenset({NotificationKind.FIRING, NotificationKind.REPEATED})
+#: Open alerts the inhibition query reads at most for one target.
+INHIBIT_CANDIDATES = 500
 
 
 def mute_for(session: Session, tenant: TenantConfig, alert: Alert, at: datetime) -> Mute | None:
@@ -63,12 +65,12 @@ def _inhibitor(
     for rule in tenant.inhibit_rules:
         if not rule.targets(facts):
             continue
-        wanted = rule.source_labels(facts, alert.labels)
+        wanted = rule.source_query(facts, alert.labels)
         if wanted is None:
             continue
         contain, fields = wanted
         condition = Alert.labels.contains(contain)
-        for name, value in fields.items():
+        for name, value in fields:
             column = getattr(Alert, name)
             condition = and_(condition, column.is_(None) if not value else column == value)
         rules.append(rule)
@@ -84,7 +86,8 @@ def _inhibitor(
             or_(*conditions),
         )
         .order_by(Alert.first_seen_at)
-        .limit(100)
+        # Fails open: past this many candidates an inhibition may be missed (and posted).
+        .limit(INHIBIT_CANDIDATES)
     ).all()
     for row in candidates:
         source = alert_facts(

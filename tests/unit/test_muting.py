@@ -153,12 +153,12 @@ def test_inhibit_rule_query_shape() -> None:
     assert rule.targets(
         alert_facts(alert_type="node_cpu", severity="warning", environment=None, labels={})
     )
-    assert rule.source_labels(target, {"cluster": "eu-1"}) == (
+    assert rule.source_query(target, {"cluster": "eu-1"}) == (
         {"cluster": "eu-1", "tier": "infra"},
-        {"environment": "prod"},
+        [("environment", "prod"), ("alert_type", "cluster_down")],
     )
     # A target without an `equal` label is never inhibited by this rule.
-    assert rule.source_labels(target, {}) is None
+    assert rule.source_query(target, {}) is None
 
 
 def test_silence_spec_errors_name_the_field() -> None:
