@@ -536,6 +536,127 @@ def templates_check() -> None:
     click.echo("all templates valid in en, fr, de")
 
 
+# --- silences --------------------------------------------------------------------------
+
+#: Spec fields as the CLI spells them, so that errors name the option to fix.
+_SILENCE_OPTIONS = {
+    "matchers": "--matcher",
+    "starts_at": "--start",
+    "ends_at": "--end",
+    "duration": "--duration",
+    "created_by": "--author",
+    "comment": "--comment",
+}
+
+
+def _silence_problem(exc: InvalidInput) -> str:
+    lines = []
+    for field, reason in exc.problems:
+        head, _, rest = field.partition(".")
+        option = _SILENCE_OPTIONS.get(head, field)
+        lines.append(f"{option}{'[' + rest + ']' if rest else ''}: {reason}")
+    return "; ".join(lines)
+
+
+@main.group()
+def silence() -> None:
+    """Silences: mute matching alerts for a while."""
+
+
+@silence.command("add")
+@click.option("--tenant", "tenant_id", required=True)
+@click.option(
+    "--matcher", "matchers", multiple=True, help="name=value, !=, =~ regex, !~; repeatable."
+)
+@click.option("--duration", default=None, help="How long, e.g. 2h, 30m, 1h30m.")
+@click.option("--end", default=None, help="ISO time with offset, instead of --duration.")
+@click.option("--start", default=None, help="ISO time with offset (default: now).")
+@click.option("--author", required=True)
+@click.option("--comment", required=True)
+def silence_add(
+    tenant_id: str,
+    matchers: tuple[str, ...],
+    duration: str | None,
+    end: str | None,
+    start: str | None,
+    author: str,
+    comment: str,
+) -> None:
+    """Create a silence; prints its id."""
+    from alerting.db.session import session_scope
+    from alerting.domain.errors import UnknownTenant
+    from alerting.pipeline.silences import create_silence, parse_spec
+
+    where = "alerting silence add"
+    data: dict[str, Any] = {"matchers": list(matchers), "created_by": author, "comment": comment}
+    for key, value in (("duration", duration), ("ends_at", end), ("starts_at", start)):
+        if value is not None:
+            data[key] = value
+    try:
+        spec = parse_spec(data, where=where)
+        with session_scope() as session:
+            created = create_silence(session, tenant_id, spec, where=where)
+            silence_id, ends_at = str(created.id), created.ends_at
+    except InvalidInput as exc:
+        _fail(_silence_problem(exc), 2)
+        return
+    except UnknownTenant as exc:
+        _fail(str(exc), 2)
+        return
+    click.echo(silence_id)
+    err_console.print(f"silenced until {ends_at.isoformat()}", highlight=False)
+
+
+@silence.command("list")
+@click.option("--tenant", "tenant_id", required=True)
+@click.option("--all", "include_all", is_flag=True, help="Expired silences too.")
+def silence_list(tenant_id: str, include_all: bool) -> None:
+    """The tenant's active and pending silences."""
+    from alerting.db.session import session_scope
+    from alerting.domain.errors import UnknownTenant
+    from alerting.pipeline.silences import list_silences, silence_dict
+
+    try:
+        with session_scope() as session:
+            rows = [
+                silence_dict(s)
+                for s in list_silences(session, tenant_id, include_expired=include_all)
+            ]
+    except UnknownTenant as exc:
+        _fail(str(exc), 2)
+        return
+    table = Table("id", "matchers", "start", "end", "author", "comment", "state")
+    for s in rows:
+        table.add_row(
+            s["id"],
+            ", ".join(s["matchers"]),
+            s["starts_at"],
+            s["expired_at"] or s["ends_at"],
+            s["created_by"],
+            s["comment"],
+            s["state"],
+        )
+    console.print(table)
+
+
+@silence.command("expire")
+@click.argument("silence_id")
+@click.option("--tenant", "tenant_id", required=True)
+@click.option("--by", default=None, help="Who expires it (default: user:<login>).")
+def silence_expire(silence_id: str, tenant_id: str, by: str | None) -> None:
+    """End a silence now."""
+    from alerting.db.session import session_scope
+    from alerting.pipeline.silences import SilenceNotFound, expire_silence
+
+    try:
+        with session_scope() as session:
+            _, changed = expire_silence(session, tenant_id, silence_id, by=by or _default_actor())
+    except SilenceNotFound as exc:
+        _fail(str(exc), 1)
+        return
+    click.echo(f"{silence_id} {'expired' if changed else 'was already expired'}")
+
+
 # --- database --------------------------------------------------------------------------
 
 

@@ -73,6 +73,11 @@ INTEGRATION_CALLS = Counter(
     "Calls to PagerDuty and ServiceNow, by outcome (sent, retried, waiting, dead)",
     ["tenant", "target", "outcome"],
 )
+MUTED = Counter(
+    "alerting_alerts_muted_total",
+    "Firing or repeated notifications held back (silence, maintenance, inhibition)",
+    ["tenant", "reason"],
+)
 REJECTED = Counter("alerting_rejected_events_total", "Events refused at an edge, by edge", ["edge"])
 
 

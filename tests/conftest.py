@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,8 @@ from tests.services import (
 #: tenant-a's PagerDuty routing key and ServiceNow password: must never leak (encrypted at rest).
 TEST_ROUTING_KEY = "R0utingKeyTenantA0000000000000x1"
 TEST_SERVICENOW_PASSWORD = STANDIN_SERVICENOW_PASSWORD
+
+_NOW = datetime.now(UTC)
 TEST_TENANTS: dict[str, dict[str, Any]] = {
     "tenant-a": {
         "tenant_id": "tenant-a",
@@ -97,6 +100,30 @@ TEST_TENANTS: dict[str, dict[str, Any]] = {
                 "password": TEST_SERVICENOW_PASSWORD,
             },
         },
+        # A window open around the test run, and one that opens long after it.
+        "maintenance_windows": [
+            {
+                "name": "db-migration",
+                "environments": ["maint"],
+                "timezone": "Europe/Paris",
+                "start": (_NOW - timedelta(days=1)).isoformat(),
+                "end": (_NOW + timedelta(days=1)).isoformat(),
+            },
+            {
+                "name": "next-month",
+                "environments": ["later"],
+                "start": (_NOW + timedelta(days=30)).isoformat(),
+                "end": (_NOW + timedelta(days=31)).isoformat(),
+            },
+        ],
+        # A cluster that is down mutes the warnings of its own nodes.
+        "inhibit_rules": [
+            {
+                "source_matchers": ["alertname=cluster_down"],
+                "target_matchers": ["alertname=node_*", "severity=warning"],
+                "equal": ["cluster"],
+            }
+        ],
     },
     "tenant-b": {
         "tenant_id": "tenant-b",
@@ -140,6 +167,7 @@ TEST_TENANTS["tenant-w"] = {
 #: Signs the Slack button clicks of the tests.
 TEST_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TABLES = (
+    "silences",
     "audit_log",
     "integration_calls",
     "escalations",

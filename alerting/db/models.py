@@ -67,6 +67,14 @@ class Alert(Base):
             postgresql_where=text("status <> 'resolved'"),
         ),
         Index("ix_alerts_tenant_last_seen", "tenant_id", "last_seen_at"),
+        # Inhibition looks for open alerts whose labels contain given ones (``@>``).
+        Index(
+            "ix_alerts_open_labels",
+            "labels",
+            postgresql_using="gin",
+            postgresql_ops={"labels": "jsonb_path_ops"},
+            postgresql_where=text("status <> 'resolved'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -360,3 +368,34 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]]
     at: Mapped[datetime] = _now()
+
+
+class Silence(Base):
+    """Alerts matching every matcher are muted from ``starts_at`` until ``ends_at`` (or until
+    someone expires it: ``expired_at``, ``expired_by``)."""
+
+    __tablename__ = "silences"
+    __table_args__ = (
+        # The muting check: a tenant's silences that have not ended, by end time.
+        Index(
+            "ix_silences_tenant_ends",
+            "tenant_id",
+            "ends_at",
+            postgresql_where=text("expired_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    #: Matcher strings (alerting/domain/matchers.py), as written back by ``str(Matcher)``.
+    matchers: Mapped[list[str]] = mapped_column(JSONB)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(200))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    #: Set when it was ended early (the CLI, ``DELETE``); who did it.
+    expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expired_by: Mapped[str | None] = mapped_column(String(200))
+    #: The alert a Slack "Silence 1h" click was made on, if any.
+    alert_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _now()

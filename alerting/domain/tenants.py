@@ -26,6 +26,7 @@ from alerting.domain.channels import check_channel
 from alerting.domain.errors import InvalidInput, pydantic_problems
 from alerting.domain.escalation import EscalationPolicy, unconfigured_integrations
 from alerting.domain.events import ENVIRONMENT_RE, Severity, TenantId
+from alerting.domain.muting import InhibitRule, MaintenanceWindow, unique_names
 from alerting.domain.routing import Route
 from alerting.integrations.config import IntegrationsConfig
 
@@ -171,6 +172,17 @@ class TenantConfig(BaseModel):
             if problems:
                 raise ValueError("; ".join(f"{where}: {reason}" for where, reason in problems))
         return self
+
+    #: Times when matching alerts are muted (see alerting/domain/muting.py).
+    maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list)
+    #: Open alerts that mute others (``source_matchers``, ``target_matchers``, ``equal``).
+    inhibit_rules: list[InhibitRule] = Field(default_factory=list)
+
+    @field_validator("maintenance_windows")
+    @classmethod
+    def _window_names(cls, value: list[MaintenanceWindow]) -> list[MaintenanceWindow]:
+        unique_names(value)
+        return value
 
     @model_validator(mode="after")
     def _known_policies(self) -> TenantConfig:

@@ -16,6 +16,7 @@ class NotificationKind(StrEnum):
     RESOLVED = "resolved"
     ESCALATED = "escalated"  # nobody acknowledged it in time: a level of its policy
     DIGEST = "digest"  # a group's alerts told together
+    SILENCED = "silenced"  # someone silenced it from its message (Silence 1h)
 
 
 @dataclass(frozen=True, slots=True)

@@ -299,6 +299,8 @@ def _outgoing(
         )
     if kind is NotificationKind.ESCALATED:
         notes += _escalation_notes(session, n, locales[0])
+    if kind is NotificationKind.SILENCED:
+        notes += (silence_note(session.get_one(AlertEventRow, n.event_id).payload, locales[0]),)
     api = destination.mode == "api"
     options = MessageOptions(
         allow_mentions=tenant.config.slack_config.allow_mentions,
@@ -314,14 +316,20 @@ def _outgoing(
         if kind is NotificationKind.FIRING and root is None:
             reopen = _previous_thread(session, alert, n.channel)
     # A message rewritten in place shows the alert as it is now; elsewhere, what happened.
-    shown = _KIND_OF_STATUS[alert.status] if root is not None else kind
+    shown = (
+        _KIND_OF_STATUS[alert.status]
+        if root is not None or kind is NotificationKind.SILENCED
+        else kind
+    )
     return Outgoing(
         notification_id=str(n.id),
         kind=kind,
         channel=n.channel,
         destination=destination,
         payload=formatter.format(view, shown, options),
-        reply_text=formatter.thread_reply(view, kind, locales[0]),
+        reply_text=(":mute: " + notes[-1])
+        if kind is NotificationKind.SILENCED
+        else formatter.thread_reply(view, kind, locales[0]),
         root=root,
         reopen_thread=reopen,
         broadcast=alert.severity == Severity.CRITICAL.value,
@@ -392,6 +400,13 @@ def _digest_member(alert: Alert, group_labels: set[str]) -> DigestMember:
         message=alert.message,
         labels={k: str(v) for k, v in sorted(alert.labels.items()) if k not in group_labels},
         count=alert.count,
+    )
+
+
+def silence_note(payload: dict[str, object], locale: str) -> str:
+    """The line a Silence 1h click adds to the message, from the event it wrote."""
+    return translator(locale).gettext(
+        "Silenced for 1 hour by %(who)s", who=str(payload.get("by") or "?")
     )
 
 

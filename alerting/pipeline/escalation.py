@@ -31,10 +31,13 @@ from alerting.domain.escalation import (
 from alerting.domain.views import NotificationKind
 from alerting.pipeline.integrate import queue_call
 from alerting.pipeline.lifecycle import find_alert
+from alerting.pipeline.muting import MutingConfigs, mute_for
 from alerting.secrets import SecretBox
 
 #: Rows one tick handles; the next tick continues (they are ordered by due time).
 TICK_BATCH = 200
+#: Seconds a due escalation of a muted alert waits before it looks again.
+MUTED_RECHECK_SECONDS = 10
 ACTOR = "system:escalation"
 
 
@@ -134,8 +137,9 @@ def tick(session: Session, *, batch: int = TICK_BATCH) -> TickResult:
     to_deliver: list[tuple[str, uuid.UUID]] = []
     steps: list[tuple[str, str]] = []
     calls: list[tuple[str, uuid.UUID]] = []
+    tenants = MutingConfigs(session)
     for escalation in due:
-        created, step = _advance(session, escalation, current, calls)
+        created, step = _advance(session, escalation, current, calls, tenants)
         to_deliver += created
         steps.append((escalation.tenant_id, step))
     return TickResult(to_deliver, len(due), steps, calls)
@@ -146,6 +150,7 @@ def _advance(
     escalation: Escalation,
     current: datetime,
     calls: list[tuple[str, uuid.UUID]],
+    tenants: MutingConfigs,
 ) -> tuple[list[tuple[str, uuid.UUID]], str]:
     policy = EscalationPolicy.model_validate(escalation.policy)
     alert = session.get_one(Alert, escalation.alert_id)
@@ -172,6 +177,14 @@ def _advance(
         _audit(session, escalation, "escalation.restarted", reason="ack_timeout")
         if policy.levels[0].delay > 0:
             return [], "restarted"
+    mute = mute_for(session, tenants.get(escalation.tenant_id), alert, current)
+    if mute is not None:
+        # Paused, not skipped: the level stays, and the rest of the climb moves along with
+        # it, so once nothing mutes the alert the climb goes on with its own spacing.
+        pause = current + timedelta(seconds=MUTED_RECHECK_SECONDS) - escalation.next_at
+        escalation.next_at += pause
+        escalation.started_at += pause
+        return [], "muted"
     level_index = escalation.level
     level = policy.levels[level_index]
     created = _notify(session, escalation, alert, level, level_index, current)

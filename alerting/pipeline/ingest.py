@@ -6,11 +6,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from alerting.db.models import Alert, AlertEventRow, AlertMessage
+from alerting.db.models import Alert, AlertEventRow, AlertMessage, Notification
 from alerting.db.repositories import audit, now, tenant_exists
 from alerting.domain.errors import UnknownTenant
 from alerting.domain.events import AlertEvent
@@ -93,8 +93,7 @@ def ingest_event(session: Session, event: AlertEvent, *, event_id: uuid.UUID) ->
             )
 
     notify = action in NOTIFYING_ACTIONS or (
-        action == "repeated"
-        and session.scalar(select(exists().where(AlertMessage.alert_id == alert_id))) is True
+        action == "repeated" and _repeat_notifies(session, alert_id)
     )
     session.execute(
         update(AlertEventRow)
@@ -156,3 +155,11 @@ def _upsert_firing(
     ).returning(Alert.id, Alert.count)
     row = session.execute(upsert).one()
     return row[0], ("created" if row[1] == 1 else "repeated")
+
+
+def _repeat_notifies(session: Session, alert_id: uuid.UUID | None) -> bool:
+    """A repeat updates the alert's Web API message; and it announces an alert that was muted
+    when it fired (it has no firing notification), should nothing mute it any more."""
+    has_message = exists().where(AlertMessage.alert_id == alert_id)
+    unannounced = ~exists().where(Notification.alert_id == alert_id, Notification.kind == "firing")
+    return session.scalar(select(or_(has_message, unannounced))) is True

@@ -14,11 +14,13 @@ from alerting.db.models import Alert, AlertEventRow, AlertMessage, Notification
 from alerting.db.repositories import add_notification, audit, load_tenant, now
 from alerting.domain.events import Severity
 from alerting.domain.matchers import alert_facts
+from alerting.domain.muting import Mute
 from alerting.domain.routing import RouteMatch, SlackChannelRouter
 from alerting.domain.tenants import TenantConfig
 from alerting.domain.views import NotificationKind
 from alerting.pipeline.escalation import start_escalation
 from alerting.pipeline.grouping import GroupSpec, is_grouped, join_group, touch_groups
+from alerting.pipeline.muting import mute_check
 from alerting.secrets import SecretBox
 
 _KIND_BY_ACTION = {
@@ -26,6 +28,7 @@ _KIND_BY_ACTION = {
     "repeated": NotificationKind.REPEATED,
     "acknowledged": NotificationKind.ACKNOWLEDGED,
     "resolved": NotificationKind.RESOLVED,
+    "silenced": NotificationKind.SILENCED,
 }
 
 
@@ -36,6 +39,8 @@ class RouteResult:
     notification_ids: list[uuid.UUID]
     #: Whether routing attached an escalation policy (for the metrics, after commit).
     escalation_started: bool = False
+    #: Why its notifications were held back (a MuteReason value), for the metrics.
+    muted: str | None = None
 
 
 def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteResult | None:
@@ -46,28 +51,41 @@ def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteR
     if event is None or event.alert_id is None:
         return None
     started = False
+    mute = None
     if event.routed_at is None:
         kind = _KIND_BY_ACTION.get(event.action)
         if kind is not None:
-            started = _route(session, event, kind, box)
+            started, mute = _route(session, event, kind, box)
         event.routed_at = now()
     pending = session.scalars(
         select(Notification.id)
         .where(Notification.event_id == event.id, Notification.state == "pending")
         .order_by(Notification.created_at, Notification.channel)
     ).all()
-    return RouteResult(event.tenant_id, list(pending), started)
+    return RouteResult(event.tenant_id, list(pending), started, mute.reason.value if mute else None)
 
 
-def _route(session: Session, event: AlertEventRow, kind: NotificationKind, box: SecretBox) -> bool:
-    """Notifications (or group changes) for one event; True when an escalation started."""
+def _route(
+    session: Session, event: AlertEventRow, kind: NotificationKind, box: SecretBox
+) -> tuple[bool, Mute | None]:
+    """Notifications (or group changes) for one event: whether an escalation started, and
+    what muted the event if something did."""
     assert event.alert_id is not None
     alert = session.get_one(Alert, event.alert_id)
     # Loaded and matched at most once per event: channels, groups and policy all need them.
     tenant = cache(lambda: load_tenant(session, event.tenant_id, box).config)
     matches = cache(lambda: route_matches(alert, tenant()))
     groups: list[str] = []
-    if kind is NotificationKind.FIRING:
+    mute: Mute | None = None
+    grouped_repeat = kind is NotificationKind.REPEATED and is_grouped(session, alert.id)
+    if not grouped_repeat:
+        # A grouped alert's repeats only raise the count its group's digests show.
+        kind, mute = mute_check(session, tenant, event, kind, now())
+    channels: list[str]
+    mentions: dict[str, str] = {}
+    if mute is not None or grouped_repeat:
+        channels = []
+    elif kind is NotificationKind.FIRING:
         facts = _facts(alert)
         for found in matches():
             if found.group_by is not None:
@@ -75,10 +93,11 @@ def _route(session: Session, event: AlertEventRow, kind: NotificationKind, box: 
         channels = _channels(m for m in matches() if m.group_by is None)
         mentions = _mentions(m for m in matches() if m.group_by is None)
     else:
-        if kind is not NotificationKind.REPEATED and touch_groups(session, alert.id):
+        if kind in (NotificationKind.ACKNOWLEDGED, NotificationKind.RESOLVED) and touch_groups(
+            session, alert.id
+        ):
             groups.append("touched")
         channels = _follow_up_channels(session, event, alert, kind, matches)
-        mentions = {}
     for channel in channels:
         add_notification(
             session,
@@ -100,9 +119,9 @@ def _route(session: Session, event: AlertEventRow, kind: NotificationKind, box: 
         channels=channels,
         **({"groups": groups} if groups and kind is NotificationKind.FIRING else {}),
     )
-    if kind is NotificationKind.FIRING:
-        return _attach_policy(session, alert, tenant(), matches())
-    return False
+    if kind is NotificationKind.FIRING and mute is None:
+        return _attach_policy(session, alert, tenant(), matches()), None
+    return False, mute
 
 
 def _attach_policy(

@@ -24,6 +24,7 @@ from alerting.pipeline.queries import alert_details
 from alerting.producer import publish_event, publish_events
 from alerting.settings import Settings, get_settings
 from alerting.web.interactions import router as interactions_router
+from alerting.web.silences import router as silences_router
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Slack alerting", version="0.1.0")
     app.state.settings = settings
     app.include_router(interactions_router)
+    app.include_router(silences_router)
 
     @app.exception_handler(InvalidInput)
     async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:

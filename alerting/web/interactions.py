@@ -96,10 +96,6 @@ async def slack_interactions(request: Request) -> JSONResponse:
     if owner is None or owner not in tenants:
         # Another workspace's alert is answered like a missing one.
         raise HTTPException(404, "alert not found")
-    if click.action == "silence":
-        return JSONResponse(
-            {"response_type": "ephemeral", "text": "Silences are not available yet."}
-        )
     producer_app().send_task(
         INTERACTION_TASK,
         kwargs={

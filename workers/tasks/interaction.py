@@ -3,6 +3,7 @@ from __future__ import annotations
 from alerting.db.session import session_scope
 from alerting.metrics import TIME_TO
 from alerting.pipeline.lifecycle import InvalidTransition, acknowledge_alert, resolve_alert
+from alerting.pipeline.silences import silence_alert_for_an_hour
 from alerting.producer import enqueue_integration, enqueue_route
 from alerting.queues import INTERACTION_TASK
 from workers.app import INFRASTRUCTURE_RETRY, app
@@ -10,7 +11,15 @@ from workers.app import INFRASTRUCTURE_RETRY, app
 
 @app.task(name=INTERACTION_TASK, **INFRASTRUCTURE_RETRY)
 def interaction(tenant_id: str, alert_id: str, action: str, by: str) -> str:
-    """A button clicked in Slack: the same lifecycle change as the CLI or the HTTP API."""
+    """A button clicked in Slack: the same lifecycle change as the CLI or the HTTP API, or a
+    one-hour silence of the alert."""
+    if action == "silence":
+        with session_scope() as session:
+            silenced = silence_alert_for_an_hour(session, tenant_id, alert_id, by=by)
+        if silenced is None:
+            return "unchanged"  # resolved meanwhile: nothing left to silence
+        enqueue_route(tenant_id, silenced[1], app=app)
+        return "silenced"
     change = acknowledge_alert if action == "acknowledge" else resolve_alert
     try:
         with session_scope() as session:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 
 from alerting.db.session import session_scope
-from alerting.metrics import ESCALATIONS
+from alerting.metrics import ESCALATIONS, MUTED
 from alerting.pipeline.route import route_event
 from alerting.producer import enqueue_deliver
 from alerting.queues import ROUTE_TASK
@@ -19,6 +19,8 @@ def route(tenant_id: str, event_id: str) -> int:
         result = route_event(session, uuid.UUID(event_id), box)
     if result is None:
         return 0
+    if result.muted is not None:
+        MUTED.labels(tenant=result.tenant_id, reason=result.muted).inc()
     if result.escalation_started:
         ESCALATIONS.labels(tenant=result.tenant_id, step="started").inc()
     for notification_id in result.notification_ids:

@@ -1,0 +1,189 @@
+"""Whether an alert is muted right now, and why: one function for routing and escalation.
+
+Silences come from Postgres, maintenance windows and inhibition rules from the tenant's
+configuration; the rules themselves are pure (``alerting/domain/muting.py``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy.orm import Session
+
+from alerting.db.models import Alert, AlertEventRow, Notification, Silence, Tenant
+from alerting.db.repositories import SECRET_FIELDS, audit
+from alerting.domain.matchers import Matcher, alert_facts, matches_all
+from alerting.domain.muting import Mute, MuteReason, active_window
+from alerting.domain.tenants import TenantConfig
+from alerting.domain.views import NotificationKind
+
+#: Kinds a mute holds back. Acknowledgements and resolutions of an alert that was announced
+#: still go out, so that incidents close where they were opened.
+MUTABLE_KINDS = frozenset({NotificationKind.FIRING, NotificationKind.REPEATED})
+#: Open alerts the inhibition query reads at most for one target.
+INHIBIT_CANDIDATES = 500
+
+
+def mute_for(session: Session, tenant: TenantConfig, alert: Alert, at: datetime) -> Mute | None:
+    """The first silence, maintenance window or inhibiting alert that mutes ``alert`` at ``at``."""
+    facts = alert_facts(
+        alert_type=alert.alert_type,
+        severity=alert.severity,
+        environment=alert.environment,
+        labels=alert.labels,
+    )
+    silences = session.execute(
+        select(Silence.id, Silence.matchers)
+        .where(
+            Silence.tenant_id == alert.tenant_id,
+            Silence.expired_at.is_(None),
+            Silence.ends_at > at,
+            Silence.starts_at <= at,
+        )
+        .order_by(Silence.created_at)
+    ).all()
+    for silence_id, matchers in silences:
+        if matches_all((Matcher.parse(m) for m in matchers), facts):
+            return Mute(MuteReason.SILENCE, str(silence_id))
+    window = active_window(tenant.maintenance_windows, facts, at)
+    if window is not None:
+        return Mute(MuteReason.MAINTENANCE, window.name)
+    return _inhibitor(session, tenant, alert, facts)
+
+
+def _inhibitor(
+    session: Session, tenant: TenantConfig, alert: Alert, facts: dict[str, str]
+) -> Mute | None:
+    """One query for every rule that targets the alert: open alerts of the tenant whose labels
+    contain the ``equal`` labels' values (GIN index on open alerts' labels); the source
+    matchers are then checked on the few rows found."""
+    rules = []
+    conditions: list[ColumnElement[bool]] = []
+    for rule in tenant.inhibit_rules:
+        if not rule.targets(facts):
+            continue
+        wanted = rule.source_query(facts, alert.labels)
+        if wanted is None:
+            continue
+        contain, fields = wanted
+        condition = Alert.labels.contains(contain)
+        for name, value in fields:
+            column = getattr(Alert, name)
+            condition = and_(condition, column.is_(None) if not value else column == value)
+        rules.append(rule)
+        conditions.append(condition)
+    if not rules:
+        return None
+    candidates = session.execute(
+        select(Alert.id, Alert.alert_type, Alert.severity, Alert.environment, Alert.labels)
+        .where(
+            Alert.tenant_id == alert.tenant_id,
+            Alert.status != "resolved",
+            Alert.id != alert.id,
+            or_(*conditions),
+        )
+        .order_by(Alert.first_seen_at)
+        # Fails open: past this many candidates an inhibition may be missed (and posted).
+        .limit(INHIBIT_CANDIDATES)
+    ).all()
+    for row in candidates:
+        source = alert_facts(
+            alert_type=row.alert_type,
+            severity=row.severity,
+            environment=row.environment,
+            labels=row.labels,
+        )
+        for rule in rules:
+            if rule.is_source(source) and _equal(rule.equal, source, facts):
+                return Mute(MuteReason.INHIBITION, str(row.id))
+    return None
+
+
+def _equal(names: list[str], source: dict[str, str], target: dict[str, str]) -> bool:
+    return all(source.get(name) == target.get(name) for name in names)
+
+
+def announced(session: Session, alert_id: uuid.UUID) -> bool:
+    """Whether a firing notification of the alert was ever written (muted ones never are)."""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Notification.alert_id == alert_id,
+                    Notification.kind == NotificationKind.FIRING.value,
+                )
+            )
+        )
+    )
+
+
+def mute_check(
+    session: Session,
+    tenant: Callable[[], TenantConfig],
+    event: AlertEventRow,
+    kind: NotificationKind,
+    at: datetime,
+) -> tuple[NotificationKind, Mute | None]:
+    """What routing does with an event: (the kind to notify, the mute that holds it back).
+
+    A repeat of an alert that was never announced (it was muted when it fired) announces it
+    as firing once nothing mutes it any more: a silence that ended while the alert still
+    fires is heard of at the next repeat. An acknowledgement or resolution of an alert that
+    was never announced is held back while it is muted (there is no message to close).
+    """
+    assert event.alert_id is not None
+    if kind is NotificationKind.REPEATED and not announced(session, event.alert_id):
+        # Locking the alert's first event serialises this with its own routing and with other
+        # repeats: the alert is announced once. Until that first event is routed, it decides.
+        first_routed = session.execute(
+            select(AlertEventRow.routed_at)
+            .where(AlertEventRow.alert_id == event.alert_id, AlertEventRow.action == "created")
+            .with_for_update()
+        ).first()
+        if first_routed is None or first_routed.routed_at is None:
+            return kind, None
+        if not announced(session, event.alert_id):
+            kind = NotificationKind.FIRING
+    elif kind not in MUTABLE_KINDS:
+        if kind not in (NotificationKind.ACKNOWLEDGED, NotificationKind.RESOLVED):
+            return kind, None
+        if announced(session, event.alert_id):
+            return kind, None
+    alert = session.get_one(Alert, event.alert_id)
+    mute = mute_for(session, tenant(), alert, at)
+    if mute is not None:
+        audit(
+            session,
+            tenant_id=event.tenant_id,
+            alert_id=event.alert_id,
+            actor="system:router",
+            action="alert.silenced",
+            event_id=str(event.id),
+            kind=kind.value,
+            **mute.detail(),
+        )
+    return kind, mute
+
+
+class MutingConfigs:
+    """Tenant configurations as stored, for muting only (no secrets decrypted); each tenant
+    is read once per instance."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._configs: dict[str, TenantConfig] = {}
+
+    def get(self, tenant_id: str) -> TenantConfig:
+        if tenant_id not in self._configs:
+            data = dict(self.session.get_one(Tenant, tenant_id).config)
+            # Encrypted values are not what the model validates, and muting needs none.
+            data["slack_config"] = {
+                key: value
+                for key, value in data["slack_config"].items()
+                if key not in (*SECRET_FIELDS, "channel_webhooks")
+            }
+            self._configs[tenant_id] = TenantConfig.model_validate(data)
+        return self._configs[tenant_id]
