@@ -51,6 +51,30 @@ API_TENANT_ID = "bench-api"
 API_BOT_TOKEN = "xoxb-bench-0000000000-api"
 
 
+#: The storm's tenant (``bench.storm``): a routing tree grouping by alert type, one channel
+#: per team, delivered through the operator's webhook.
+STORM_TENANT_ID = "bench-storm"
+STORM_CHANNELS = ("#storm-team-0", "#storm-team-1", "#storm-team-2")
+
+
+def _storm_tenant() -> dict[str, Any]:
+    return {
+        "tenant_id": STORM_TENANT_ID,
+        "name": "Bench storm",
+        "slack_config": {"default_channel": "#storm-default", "rate_limit": 600},
+        "route": {
+            "group_by": ["alertname"],
+            "group_wait": "5s",
+            "group_interval": "30s",
+            "repeat_interval": "4h",
+            "routes": [
+                {"matchers": [f"team=team-{i}"], "channels": [channel]}
+                for i, channel in enumerate(STORM_CHANNELS)
+            ],
+        },
+    }
+
+
 def _tenant_files(directory: Path, sandbox: SandboxClient) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for position, tenant_id in enumerate(TENANT_IDS):
@@ -75,6 +99,7 @@ def _tenant_files(directory: Path, sandbox: SandboxClient) -> None:
         },
     }
     (directory / f"{API_TENANT_ID}.yaml").write_text(yaml.safe_dump(api))
+    (directory / f"{STORM_TENANT_ID}.yaml").write_text(yaml.safe_dump(_storm_tenant()))
 
 
 def _require_no_workers(redis_url: str) -> None:
