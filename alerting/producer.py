@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -82,10 +83,18 @@ def publish_event(
     app = app or producer_app()
     return app.send_task(
         INGEST_TASK,
-        kwargs={"event": event.to_message()},
+        kwargs={"event": _stamped(event)},
         task_id=task_id or str(uuid.uuid4()),
         queue=INGEST_QUEUE,
     )
+
+
+def _stamped(event: AlertEvent) -> dict[str, Any]:
+    """The event for the broker, with the time it was sent when the producer gave none:
+    workers take events in any order, and the latest sent must be the one that is kept."""
+    if event.occurred_at is None:
+        event = event.model_copy(update={"occurred_at": datetime.now(UTC)})
+    return event.to_message()
 
 
 def publish_events(events: Sequence[AlertEvent], *, app: Celery | None = None) -> list[str]:
@@ -97,7 +106,7 @@ def publish_events(events: Sequence[AlertEvent], *, app: Celery | None = None) -
         for event, task_id in zip(events, ids, strict=True):
             app.send_task(
                 INGEST_TASK,
-                kwargs={"event": event.to_message()},
+                kwargs={"event": _stamped(event)},
                 task_id=task_id,
                 queue=INGEST_QUEUE,
                 producer=producer,

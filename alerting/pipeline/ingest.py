@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import case, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -148,8 +148,15 @@ def _upsert_firing(
             "count": Alert.count + 1,
             # Producers retry out of order; last seen never moves backwards.
             "last_seen_at": func.greatest(Alert.last_seen_at, stmt.excluded.last_seen_at),
-            "message": stmt.excluded.message,
-            "annotations": stmt.excluded.annotations,
+            # The text of the latest event wins, whatever order the workers took them in.
+            "message": case(
+                (stmt.excluded.last_seen_at >= Alert.last_seen_at, stmt.excluded.message),
+                else_=Alert.message,
+            ),
+            "annotations": case(
+                (stmt.excluded.last_seen_at >= Alert.last_seen_at, stmt.excluded.annotations),
+                else_=Alert.annotations,
+            ),
             "updated_at": now(),
         },
     ).returning(Alert.id, Alert.count)

@@ -10,13 +10,20 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from alerting.db.models import Alert, AlertEventRow, Notification, Silence, Tenant
-from alerting.db.repositories import SECRET_FIELDS, audit
+from alerting.db.repositories import audit
 from alerting.domain.matchers import Matcher, alert_facts, matches_all
-from alerting.domain.muting import Mute, MuteReason, active_window
+from alerting.domain.muting import (
+    InhibitRule,
+    MaintenanceWindow,
+    Mute,
+    MuteReason,
+    active_window,
+)
 from alerting.domain.tenants import TenantConfig
 from alerting.domain.views import NotificationKind
 
@@ -27,7 +34,9 @@ MUTABLE_KINDS = frozenset({NotificationKind.FIRING, NotificationKind.REPEATED})
 INHIBIT_CANDIDATES = 500
 
 
-def mute_for(session: Session, tenant: TenantConfig, alert: Alert, at: datetime) -> Mute | None:
+def mute_for(
+    session: Session, tenant: TenantConfig | MutingRules, alert: Alert, at: datetime
+) -> Mute | None:
     """The first silence, maintenance window or inhibiting alert that mutes ``alert`` at ``at``."""
     facts = alert_facts(
         alert_type=alert.alert_type,
@@ -55,7 +64,7 @@ def mute_for(session: Session, tenant: TenantConfig, alert: Alert, at: datetime)
 
 
 def _inhibitor(
-    session: Session, tenant: TenantConfig, alert: Alert, facts: dict[str, str]
+    session: Session, tenant: TenantConfig | MutingRules, alert: Alert, facts: dict[str, str]
 ) -> Mute | None:
     """One query for every rule that targets the alert: open alerts of the tenant whose labels
     contain the ``equal`` labels' values (GIN index on open alerts' labels); the source
@@ -168,22 +177,25 @@ def mute_check(
     return kind, mute
 
 
+class MutingRules(BaseModel):
+    """The part of a tenant's configuration that muting reads: no secrets, nothing else to
+    validate (the whole configuration was validated when it was stored)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list)
+    inhibit_rules: list[InhibitRule] = Field(default_factory=list)
+
+
 class MutingConfigs:
-    """Tenant configurations as stored, for muting only (no secrets decrypted); each tenant
-    is read once per instance."""
+    """Tenants' muting rules as stored; each tenant is read once per instance."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._configs: dict[str, TenantConfig] = {}
+        self._configs: dict[str, MutingRules] = {}
 
-    def get(self, tenant_id: str) -> TenantConfig:
+    def get(self, tenant_id: str) -> MutingRules:
         if tenant_id not in self._configs:
-            data = dict(self.session.get_one(Tenant, tenant_id).config)
-            # Encrypted values are not what the model validates, and muting needs none.
-            data["slack_config"] = {
-                key: value
-                for key, value in data["slack_config"].items()
-                if key not in (*SECRET_FIELDS, "channel_webhooks")
-            }
-            self._configs[tenant_id] = TenantConfig.model_validate(data)
+            data = self.session.get_one(Tenant, tenant_id).config
+            self._configs[tenant_id] = MutingRules.model_validate(data)
         return self._configs[tenant_id]
