@@ -57,6 +57,16 @@ TEST_TENANTS: dict[str, dict[str, Any]] = {
         },
         # Only `critical` alerts of type `escalating` would be too narrow: a severity attaches.
         "severity_policies": {"critical": "fast"},
+        # Daily handoff in Paris time; the tests ask the schedule who is on call right now.
+        "oncall_schedules": {
+            "primary": {
+                "users": ["U0AAAAAA1", "U0BBBBBB2"],
+                "handoff": "daily",
+                "handoff_time": "09:00",
+                "timezone": "Europe/Paris",
+                "start": "2026-01-05",
+            },
+        },
     },
     "tenant-b": {
         "tenant_id": "tenant-b",

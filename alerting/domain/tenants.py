@@ -25,6 +25,7 @@ from alerting.domain.channels import check_channel
 from alerting.domain.errors import InvalidInput, pydantic_problems
 from alerting.domain.escalation import EscalationPolicy
 from alerting.domain.events import ENVIRONMENT_RE, Severity, TenantId
+from alerting.domain.oncall import OncallSchedule, oncall_schedule_name
 
 #: The only host Slack's incoming webhooks live on (see also Settings.allowed_webhook_hosts).
 SLACK_WEBHOOK_HOST = "hooks.slack.com"
@@ -153,6 +154,8 @@ class TenantConfig(BaseModel):
     escalation_policies: dict[str, EscalationPolicy] = Field(default_factory=dict)
     #: Policy attached automatically to new alerts of a severity (``critical: sla-critical``).
     severity_policies: dict[Severity, str] = Field(default_factory=dict)
+    #: On-call rotations, named; a level's ``mention: oncall:<name>`` pages whoever is on call.
+    oncall_schedules: dict[str, OncallSchedule] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _known_policies(self) -> TenantConfig:
@@ -161,6 +164,19 @@ class TenantConfig(BaseModel):
                 raise ValueError(
                     f"severity_policies.{severity.value}: no escalation policy named {name!r}"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _known_schedules(self) -> TenantConfig:
+        for policy_name, policy in self.escalation_policies.items():
+            for index, level in enumerate(policy.levels):
+                schedule = oncall_schedule_name(level.mention)
+                if schedule is not None and schedule not in self.oncall_schedules:
+                    known = ", ".join(sorted(self.oncall_schedules)) or "none defined"
+                    raise ValueError(
+                        f"escalation_policies.{policy_name}.levels.{index}.mention: "
+                        f"no on-call schedule named {schedule!r} (oncall_schedules: {known})"
+                    )
         return self
 
     def locales_for(self, channel: str) -> tuple[str, ...]:

@@ -39,6 +39,8 @@ class AlertView:
     acknowledged_at: datetime | None = None
     resolved_by: str | None = None
     resolved_at: datetime | None = None
+    #: Slack mention (``<@U…>``) of whoever is on call in the tenant's ``primary`` schedule.
+    oncall: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +56,6 @@ class MessageOptions:
     #: Languages of the message: the first is its language, a second one is added below it
     #: (a bilingual channel).
     locales: tuple[str, ...] = ("en",)
+    #: Mentions the operator configured for this message (an escalation level's ``mention``,
+    #: the on-call person): kept as mentions in notes, where everything else is escaped.
+    mentions: frozenset[str] = frozenset()

@@ -8,19 +8,22 @@ to its next level: a level is notified exactly once, whatever crashes around it.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from alerting.db.models import Alert, Escalation
+from alerting.db.models import Alert, Escalation, Tenant
 from alerting.db.repositories import add_event, add_notification, audit, load_tenant, now
 from alerting.domain.errors import AlertingError, InvalidInput, pydantic_problems
 from alerting.domain.escalation import EscalationLevel, EscalationPolicy, Step, after_notify, decide
+from alerting.domain.oncall import OncallSchedule, oncall_schedule_name, who_is_on_call
 from alerting.domain.views import NotificationKind
 from alerting.pipeline.lifecycle import find_alert
 from alerting.secrets import SecretBox
@@ -28,6 +31,10 @@ from alerting.secrets import SecretBox
 #: Rows one tick handles; the next tick continues (they are ordered by due time).
 TICK_BATCH = 200
 ACTOR = "system:escalation"
+
+log = logging.getLogger(__name__)
+
+_SCHEDULES = TypeAdapter(dict[str, OncallSchedule])
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,15 +125,51 @@ def tick(session: Session, *, batch: int = TICK_BATCH) -> TickResult:
     ).all()
     to_deliver: list[tuple[str, uuid.UUID]] = []
     steps: list[tuple[str, str]] = []
+    schedules: dict[str, dict[str, OncallSchedule]] = {}
     for escalation in due:
-        created, step = _advance(session, escalation, current)
+        if escalation.tenant_id not in schedules:
+            schedules[escalation.tenant_id] = oncall_schedules(session, escalation.tenant_id)
+        created, step = _advance(session, escalation, current, schedules[escalation.tenant_id])
         to_deliver += created
         steps.append((escalation.tenant_id, step))
     return TickResult(to_deliver, len(due), steps)
 
 
+def oncall_schedules(session: Session, tenant_id: str) -> dict[str, OncallSchedule]:
+    """The tenant's schedules as they are now (not snapshotted with the policy: who is on call
+    follows the tenant file, overrides included). Read without decrypting the tenant's secrets."""
+    row = session.get(Tenant, tenant_id)
+    if row is None:
+        return {}
+    return _SCHEDULES.validate_python(row.config.get("oncall_schedules") or {})
+
+
+def _oncall(
+    level: EscalationLevel, schedules: dict[str, OncallSchedule], current: datetime
+) -> dict[str, Any] | None:
+    """Who ``mention: oncall:<schedule>`` pages right now; None for other mentions."""
+    name = oncall_schedule_name(level.mention)
+    if name is None:
+        return None
+    schedule = schedules.get(name)
+    if schedule is None:
+        # Validated when the tenant was loaded; a schedule removed since the policy was
+        # snapshotted leaves the mention as written.
+        log.warning("escalation mentions on-call schedule %s, which no longer exists", name)
+        return {"schedule": name, "user": None}
+    shift = who_is_on_call(schedule, current)
+    return {
+        "schedule": name,
+        "user": shift.user,
+        "until": shift.until.isoformat() if shift.until else None,
+    }
+
+
 def _advance(
-    session: Session, escalation: Escalation, current: datetime
+    session: Session,
+    escalation: Escalation,
+    current: datetime,
+    schedules: dict[str, OncallSchedule],
 ) -> tuple[list[tuple[str, uuid.UUID]], str]:
     policy = EscalationPolicy.model_validate(escalation.policy)
     alert = session.get_one(Alert, escalation.alert_id)
@@ -155,7 +198,9 @@ def _advance(
             return [], "restarted"
     level_index = escalation.level
     level = policy.levels[level_index]
-    created = _notify(session, escalation, alert, level, level_index, current)
+    created = _notify(
+        session, escalation, alert, level, level_index, current, _oncall(level, schedules, current)
+    )
     next_level, repeats, next_at = after_notify(
         policy,
         level=level_index,
@@ -178,6 +223,7 @@ def _notify(
     level: EscalationLevel,
     level_index: int,
     current: datetime,
+    oncall: dict[str, Any] | None,
 ) -> list[tuple[str, uuid.UUID]]:
     event_id = add_event(
         session,
@@ -190,6 +236,8 @@ def _notify(
             "mention": level.mention,
             "unacknowledged_for": (current - alert.first_seen_at).total_seconds(),
             "escalation_id": str(escalation.id),
+            # Resolved when the level fires: whoever is on call at that moment is paged.
+            "oncall": oncall,
         },
         routed_at=current,
     )
@@ -206,7 +254,14 @@ def _notify(
         )
         if notification_id is not None:  # a channel listed twice is notified once
             created.append((alert.tenant_id, notification_id))
-    _audit(session, escalation, "escalation.level", level=level_index + 1, channels=level.channels)
+    _audit(
+        session,
+        escalation,
+        "escalation.level",
+        level=level_index + 1,
+        channels=level.channels,
+        **({"oncall": oncall} if oncall else {}),
+    )
     return created
 
 
