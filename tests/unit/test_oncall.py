@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
+from click.testing import CliRunner, Result
 
 from alerting.domain.errors import InvalidInput
 from alerting.domain.oncall import OncallSchedule, who_is_on_call
@@ -215,3 +218,46 @@ def test_a_level_must_mention_an_existing_schedule() -> None:
     found = tenant_problems({"secondary": GOOD})
     assert "no on-call schedule named 'primary'" in found["escalation_policies.p.levels.1.mention"]
     assert "secondary" in found["escalation_policies.p.levels.1.mention"]
+
+
+def test_oncall_who_reads_the_tenant_files(tmp_path: Path) -> None:
+    from alerting.cli import main
+
+    tenant = {
+        "tenant_id": "acme",
+        "name": "Acme",
+        "slack_config": {"default_channel": "#a"},
+        "oncall_schedules": {
+            "primary": {**GOOD, "users": ["U0AAA", "U0BBB"], "timezone": "Europe/Paris"},
+            "dba": {**GOOD, "users": ["U0DBA"]},
+        },
+    }
+    (tmp_path / "acme.yaml").write_text(yaml.safe_dump(tenant))
+    (tmp_path / "broken.yaml").write_text("tenant_id: [unclosed\n")  # another tenant's problem
+    runner = CliRunner()
+
+    def who(*args: str) -> Result:
+        return runner.invoke(main, ["oncall", "who", "--dir", str(tmp_path), *args])
+
+    done = who("--tenant", "acme", "--schedule", "primary", "--at", "2026-03-29T12:00")
+    assert done.exit_code == 0, done.output
+    assert done.output.splitlines() == [
+        "primary (Europe/Paris, daily at 09:00)",
+        "  on call  U0AAA",
+        "  since    2026-03-29 09:00 CEST (Sun)",
+        "  until    2026-03-30 09:00 CEST (Mon)",
+        "  next     U0BBB",
+    ]
+    both = who("--tenant", "acme", "--at", "2026-03-02T08:00:00+00:00")  # 09:00 in Paris
+    assert both.exit_code == 0 and "dba (UTC" in both.output
+    assert "  on call  U0BBB" in both.output and "  on call  U0DBA" in both.output
+    assert "until    -" in both.output  # a one-person rotation: no end in sight
+    for args, message in [
+        (["--tenant", "nope"], "no tenant file for 'nope'"),
+        (["--tenant", "acme", "--schedule", "x"], "no schedule 'x' (schedules: dba, primary)"),
+        (["--tenant", "acme", "--at", "tomorrow"], "'tomorrow' is not an ISO-8601 time"),
+        (["--tenant", "broken"], "not valid YAML"),
+    ]:
+        failed = who(*args)
+        assert failed.exit_code == 1, failed.output
+        assert message in failed.output
