@@ -152,7 +152,14 @@ def oncall_schedules(session: Session, tenant_id: str) -> dict[str, OncallSchedu
     row = session.get(Tenant, tenant_id)
     if row is None:
         return {}
-    return _SCHEDULES.validate_python(row.config.get("oncall_schedules") or {})
+    try:
+        return _SCHEDULES.validate_python(row.config.get("oncall_schedules") or {})
+    except ValidationError:
+        # Stored configs were validated when synced; a bad one must not stop every tick.
+        log.exception(
+            "tenant %s: stored on-call schedules are invalid; mentions stay as written", tenant_id
+        )
+        return {}
 
 
 def _oncall(
