@@ -286,6 +286,14 @@ def _restart_embedded(pgdata: Path) -> None:
     # As root, pgserver runs PostgreSQL as its own system user.
     user = "pgserver" if os.geteuid() == 0 else None
     pg.pg_ctl(["-w", "-m", "fast", "restart"], pgdata=pgdata, user=user, timeout=60)
+    # pgserver stops, at the end of the session, the postmaster it knows: tell it the new one,
+    # or the restarted server would outlive the tests.
+    from pgserver.postgres_server import PostgresServer
+    from pgserver.utils import PostmasterInfo
+
+    server = PostgresServer._instances.get(pgdata.resolve())
+    if server is not None:
+        server._postmaster_info = PostmasterInfo.read_from_pgdata(pgdata.resolve())
 
 
 def test_database_going_away_mid_tick_loses_and_doubles_no_level(clean: Stack, beat: None) -> None:
