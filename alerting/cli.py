@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -459,6 +460,86 @@ def routes_test(
         return
     for line in describe(result):
         click.echo(line)
+
+
+# --- on-call ---------------------------------------------------------------------------
+
+
+@main.group()
+def oncall() -> None:
+    """On-call schedules of the tenant files (oncall_schedules)."""
+
+
+def _parse_at(value: str | None) -> datetime | None:
+    """An ISO-8601 instant; without an offset it is read in each schedule's time zone."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        _fail(f"--at: {value!r} is not an ISO-8601 time (e.g. 2026-03-02T10:00+01:00)")
+        raise  # unreachable: _fail exits
+
+
+def _shown(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M %Z (%a)") if moment else "-"
+
+
+@oncall.command("who")
+@click.option("--tenant", "tenant_id", required=True)
+@click.option("--schedule", "schedule_name", default=None, help="One schedule (default: all).")
+@click.option("--at", "at", default=None, help="ISO-8601 time (default: now).")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=None)
+def oncall_who(
+    tenant_id: str, schedule_name: str | None, at: str | None, directory: Path | None
+) -> None:
+    """Who is on call in each schedule, since and until when (the schedule's time), and who
+    is next. Reads the tenant files, like `alerting tenants validate`."""
+    from alerting.domain.oncall import who_is_on_call
+    from alerting.domain.tenants import load_tenants_dir
+
+    settings = get_settings()
+    moment = _parse_at(at)
+    found, problems = load_tenants_dir(
+        directory or settings.tenants_dir, settings.allowed_webhook_hosts
+    )
+    for problem in problems:
+        if Path(problem.where).stem == tenant_id or problem.where.endswith("(directory)"):
+            for field, reason in problem.problems:
+                err_console.print(
+                    f"{problem.where}: {field}: {reason}", highlight=False, markup=False
+                )
+            sys.exit(1)
+    tenant = next((t for t in found if t.tenant_id == tenant_id), None)
+    if tenant is None:
+        _fail(f"--tenant: no tenant file for {tenant_id!r} in {directory or settings.tenants_dir}")
+        return
+    schedules = tenant.oncall_schedules
+    if schedule_name is not None:
+        if schedule_name not in schedules:
+            known = ", ".join(sorted(schedules)) or "none"
+            _fail(f"--schedule: {tenant_id} has no schedule {schedule_name!r} (schedules: {known})")
+            return
+        schedules = {schedule_name: schedules[schedule_name]}
+    if not schedules:
+        click.echo(f"{tenant_id} has no on-call schedules")
+        return
+    for name, schedule in schedules.items():
+        if moment is None:
+            instant = datetime.now(UTC)
+        elif moment.tzinfo is None:
+            instant = moment.replace(tzinfo=schedule.zone)
+        else:
+            instant = moment
+        shift = who_is_on_call(schedule, instant)
+        day = schedule.handoff_day or schedule.start.strftime("%A").lower()
+        every = "daily" if schedule.handoff == "daily" else f"weekly on {day}"
+        click.echo(f"{name} ({schedule.timezone}, {every} at {schedule.handoff_time})")
+        who = shift.user or "nobody (the rotation has not started)"
+        click.echo(f"  on call  {who}{' (override)' if shift.override else ''}")
+        click.echo(f"  since    {_shown(shift.since)}")
+        click.echo(f"  until    {_shown(shift.until)}")
+        click.echo(f"  next     {shift.next_user or '-'}")
 
 
 # --- templates -------------------------------------------------------------------------

@@ -9,10 +9,15 @@ their ratio says how much of the worker's capacity the alert pipeline itself con
 * ``python -m bench.render`` — in process, no services: Slack payloads rendered per second
   (template + formatter) per locale, against ``json.dumps`` of the same payloads; also the
   first phase of ``python -m bench`` (``--renders``, ``--skip-render``);
+* ``python -m bench.escalation`` — 2 000 escalations whose levels fall due at once under a real
+  beat tick (1 s) and worker: per level, p50/p99/max lateness of the written notifications,
+  levels fired twice or never, and p99 lateness ÷ tick; also the last phase of
+  ``python -m bench`` (``--escalations``, ``--escalation-tick``, ``--skip-escalation``);
 * ``python -m bench.alert_path`` — the pipeline in one process without Celery: round trips
   per stage and the cost of each suspect (pre-ping, commit, tenant load, TLS set-up, …).
 
 Modules: :mod:`bench.harness` (services, database, sandbox, workers), :mod:`bench.noop` (the
 no-op task), :mod:`bench.measure`, :mod:`bench.modes` (delivery modes), :mod:`bench.render`
-(render benchmark), :mod:`bench.stats`, :mod:`bench.report`, :mod:`bench.profile` (py-spy).
+(render benchmark), :mod:`bench.escalation` (levels due at once), :mod:`bench.stats`,
+:mod:`bench.report`, :mod:`bench.profile` (py-spy).
 """

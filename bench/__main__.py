@@ -14,6 +14,7 @@ from types import FrameType
 
 from rich.table import Table
 
+from bench.escalation import DEFAULT_TICK, EscalationRun, escalation_table, measure_escalation
 from bench.harness import ROOT, bench_stack
 from bench.measure import measure_alerts, measure_latency, measure_noops, warm_up_alerts
 from bench.modes import ModeRun, measure_modes
@@ -46,6 +47,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--skip-modes", action="store_true", help="leave out the delivery-mode comparison"
+    )
+    parser.add_argument(
+        "--escalations",
+        type=int,
+        default=2000,
+        help="escalations whose levels fall due at once (escalation phase, last)",
+    )
+    parser.add_argument(
+        "--escalation-tick", type=float, default=DEFAULT_TICK, help="beat tick of that phase, s"
+    )
+    parser.add_argument(
+        "--skip-escalation", action="store_true", help="leave out the escalation phase"
     )
     parser.add_argument(
         "--skip-render",
@@ -101,8 +114,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args = parser.parse_args(args_list)
-    if min(args.alerts, args.noops, args.concurrency, args.mode_alerts) < 1 or args.rate <= 0:
-        parser.error("--alerts, --noops, --concurrency, --mode-alerts and --rate must be positive")
+    if (
+        min(args.alerts, args.noops, args.concurrency, args.mode_alerts, args.escalations) < 1
+        or args.rate <= 0
+        or args.escalation_tick <= 0
+    ):
+        parser.error(
+            "--alerts, --noops, --concurrency, --mode-alerts, --escalations, --escalation-tick "
+            "and --rate must be positive"
+        )
     check_arguments(parser, args)
     command = _command_line(args_list)  # before bench_stack points the environment elsewhere
     for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -119,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     extra: list[Table] = []
     modes: list[ModeRun] = []
     renders: list[RenderRun] = []
+    escalation: EscalationRun | None = None
     try:
         if not args.skip_render:
             # First, before any service or worker exists: pure CPU in this process, so it
@@ -151,6 +172,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.skip_modes:
                 # Last, on the same worker: the runs above keep the figures they always had.
                 modes = measure_modes(stack, worker, args.mode_alerts, log)
+            if not args.skip_escalation:
+                # Last: it starts a beat of its own and leaves deliveries behind it.
+                escalation = measure_escalation(
+                    stack, worker, args.escalations, log, tick=args.escalation_tick
+                )
+                extra.append(escalation_table(escalation))
     except (KeyboardInterrupt, Terminated) as stop:
         console.print("[yellow]interrupted; every process the bench started is stopped[/yellow]")
         return 128 + (stop.signum if isinstance(stop, Terminated) else signal.SIGINT)

@@ -49,6 +49,10 @@ TENANT_IDS = ("bench-a", "bench-b", "bench-c", "bench-d")
 API_TENANT_ID = "bench-api"
 #: Its bot token: the sandbox accepts any token, and the schema wants ``xoxb-`` + [A-Za-z0-9-].
 API_BOT_TOKEN = "xoxb-bench-0000000000-api"
+#: The tenant of the escalation benchmark (``bench.escalation``): webhook mode, one channel per
+#: level, and a `primary` on-call schedule its second level pages.
+ESCALATION_TENANT_ID = "bench-esc"
+ESCALATION_CHANNELS = ("#bench-esc-1", "#bench-esc-2")
 
 
 #: The storm's tenant (``bench.storm``): a routing tree grouping by alert type, one channel
@@ -100,6 +104,20 @@ def _tenant_files(directory: Path, sandbox: SandboxClient) -> None:
     }
     (directory / f"{API_TENANT_ID}.yaml").write_text(yaml.safe_dump(api))
     (directory / f"{STORM_TENANT_ID}.yaml").write_text(yaml.safe_dump(_storm_tenant()))
+    escalation: dict[str, Any] = {
+        "tenant_id": ESCALATION_TENANT_ID,
+        "name": "Bench escalation",
+        "slack_config": {"default_channel": ESCALATION_CHANNELS[0], "rate_limit": 100_000},
+        "oncall_schedules": {
+            "primary": {
+                "users": ["U0BENCH01", "U0BENCH02"],
+                "handoff": "daily",
+                "timezone": "Europe/Paris",
+                "start": "2026-01-01",
+            }
+        },
+    }
+    (directory / f"{ESCALATION_TENANT_ID}.yaml").write_text(yaml.safe_dump(escalation))
 
 
 def _require_no_workers(redis_url: str) -> None:

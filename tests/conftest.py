@@ -124,6 +124,16 @@ TEST_TENANTS: dict[str, dict[str, Any]] = {
                 "equal": ["cluster"],
             }
         ],
+        # Daily handoff in Paris time; the tests ask the schedule who is on call right now.
+        "oncall_schedules": {
+            "primary": {
+                "users": ["U0AAAAAA1", "U0BBBBBB2"],
+                "handoff": "daily",
+                "handoff_time": "09:00",
+                "timezone": "Europe/Paris",
+                "start": "2026-01-05",
+            },
+        },
     },
     "tenant-b": {
         "tenant_id": "tenant-b",

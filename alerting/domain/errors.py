@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from pydantic import ValidationError
+
+#: A whole-object check names the key it refuses at the start of its message (``a.b.c: …``).
+_KEY_PATH_REASON = re.compile(r"^([A-Za-z_][\w-]*(?:\.[\w-]+)+): (.+)$", re.DOTALL)
 
 
 class AlertingError(Exception):
@@ -34,6 +38,10 @@ def pydantic_problems(exc: ValidationError) -> list[tuple[str, str]]:
             reason = "unknown field"
         elif reason.startswith("Value error, "):
             reason = reason.removeprefix("Value error, ")
+            named = _KEY_PATH_REASON.match(reason)
+            if named:
+                inner, reason = named.groups()
+                path = inner if path == "(input)" else f"{path}.{inner}"
         problems.append((path, reason))
     return problems
 

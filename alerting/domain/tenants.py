@@ -27,6 +27,7 @@ from alerting.domain.errors import InvalidInput, pydantic_problems
 from alerting.domain.escalation import EscalationPolicy, unconfigured_integrations
 from alerting.domain.events import ENVIRONMENT_RE, Severity, TenantId
 from alerting.domain.muting import InhibitRule, MaintenanceWindow, unique_names
+from alerting.domain.oncall import OncallSchedule, oncall_schedule_name
 from alerting.domain.routing import Route
 from alerting.integrations.config import IntegrationsConfig
 
@@ -184,6 +185,9 @@ class TenantConfig(BaseModel):
         unique_names(value)
         return value
 
+    #: On-call rotations, named; a level's ``mention: oncall:<name>`` pages whoever is on call.
+    oncall_schedules: dict[str, OncallSchedule] = Field(default_factory=dict)
+
     @model_validator(mode="after")
     def _known_policies(self) -> TenantConfig:
         for severity, name in self.severity_policies.items():
@@ -222,6 +226,19 @@ class TenantConfig(BaseModel):
         if errors:
             # Raised as a ValidationError so that each problem keeps its own key path.
             raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
+
+    @model_validator(mode="after")
+    def _known_schedules(self) -> TenantConfig:
+        for policy_name, policy in self.escalation_policies.items():
+            for index, level in enumerate(policy.levels):
+                schedule = oncall_schedule_name(level.mention)
+                if schedule is not None and schedule not in self.oncall_schedules:
+                    known = ", ".join(sorted(self.oncall_schedules)) or "none defined"
+                    raise ValueError(
+                        f"escalation_policies.{policy_name}.levels.{index}.mention: "
+                        f"no on-call schedule named {schedule!r} (oncall_schedules: {known})"
+                    )
         return self
 
     def locales_for(self, channel: str) -> tuple[str, ...]:

@@ -43,6 +43,8 @@ class AlertView:
     resolved_at: datetime | None = None
     #: The ServiceNow incident opened for it (``INC0010001``), once ServiceNow answered.
     incident_number: str | None = None
+    #: Slack mention (``<@U…>``) of whoever is on call in the tenant's ``primary`` schedule.
+    oncall: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,9 @@ class MessageOptions:
     #: Who a firing message notifies (``<!subteam^S…>``), written by the operator in the
     #: tenant's routes: posted as a real mention even where ``allow_mentions`` is off.
     mention: str | None = None
+    #: Mentions the operator configured for this message (an escalation level's ``mention``,
+    #: the on-call person): kept as mentions in notes, where everything else is escaped.
+    mentions: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,3 +112,7 @@ class DigestView:
         open_ = [m.severity for m in self.members if m.status != "resolved"]
         order = list(Severity)
         return min(open_, key=order.index) if open_ else None
+
+    #: Mentions the operator configured for this message (an escalation level's ``mention``,
+    #: the on-call person): kept as mentions in notes, where everything else is escaped.
+    mentions: frozenset[str] = frozenset()

@@ -26,6 +26,7 @@ from alerting.db.repositories import TenantRecord, add_notification, audit, load
 from alerting.db.session import session_scope
 from alerting.domain.backoff import retry_ceiling, retry_countdown
 from alerting.domain.events import Severity
+from alerting.domain.oncall import PRIMARY_SCHEDULE, oncall_mention, slack_mention
 from alerting.domain.routing import SlackChannelRouter
 from alerting.domain.views import (
     AlertView,
@@ -50,7 +51,7 @@ from alerting.secrets import SecretBox
 from alerting.settings import Settings
 from alerting.slack.client import DeliveryOutcome, OutcomeKind
 from alerting.slack.digest import LISTED_MEMBERS, NAMED_NEW_MEMBERS, digest_reply, format_digest
-from alerting.slack.formatter import SlackAlertFormatter
+from alerting.slack.formatter import SlackAlertFormatter, mentions_in
 from alerting.slack.templates import SlackTemplateEngine
 
 log = logging.getLogger(__name__)
@@ -285,7 +286,9 @@ def _outgoing(
     if n.group_id is not None:
         return _digest_outgoing(session, n, tenant, destination, resumed_since)
     alert = session.get_one(Alert, n.alert_id)
-    view = alert_view(alert, tenant)
+    oncall = oncall_mention(tenant.config.oncall_schedules, PRIMARY_SCHEDULE, now())
+    view = alert_view(alert, tenant, oncall=oncall)
+    mentions = frozenset({oncall} if oncall else ())
     kind = NotificationKind(n.kind)
     locales = tenant.config.locales_for(n.channel)
     notes: tuple[str, ...] = ()
@@ -298,7 +301,9 @@ def _outgoing(
             ),
         )
     if kind is NotificationKind.ESCALATED:
-        notes += _escalation_notes(session, n, locales[0])
+        escalation_notes, level_mentions = _escalation_notes(session, n, locales[0])
+        notes += escalation_notes
+        mentions |= level_mentions
     if kind is NotificationKind.SILENCED:
         notes += (silence_note(session.get_one(AlertEventRow, n.event_id).payload, locales[0]),)
     api = destination.mode == "api"
@@ -308,6 +313,7 @@ def _outgoing(
         interactive=api,
         locales=locales,
         mention=n.mention if kind is NotificationKind.FIRING else None,
+        mentions=mentions,
     )
     formatter = formatter_for(settings)
     root = reopen = None
@@ -422,7 +428,10 @@ def _channel_id(session: Session, tenant_id: str, channel: str) -> str | None:
     )
 
 
-def _escalation_notes(session: Session, n: Notification, locale: str) -> tuple[str, ...]:
+def _escalation_notes(
+    session: Session, n: Notification, locale: str
+) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The level's lines, and the mentions in them the operator wrote (kept as mentions)."""
     payload = session.get_one(AlertEventRow, n.event_id).payload
     tr = translator(locale)
     waited = tr.duration(timedelta(seconds=float(payload.get("unacknowledged_for", 0))))
@@ -433,9 +442,14 @@ def _escalation_notes(session: Session, n: Notification, locale: str) -> tuple[s
             duration=waited,
         )
     ]
-    if payload.get("mention"):
-        notes.append(tr.gettext("Attention: %(who)s", who=payload["mention"]))
-    return tuple(notes)
+    who = payload.get("mention")
+    oncall = payload.get("oncall") or {}
+    if oncall.get("user"):
+        # Whoever was on call when the level fired (resolved then, by the tick).
+        who = slack_mention(oncall["user"])
+    if who:
+        notes.append(tr.gettext("Attention: %(who)s", who=who))
+    return tuple(notes), mentions_in(who or "")
 
 
 def _root_message(session: Session, alert_id: uuid.UUID, channel: str) -> RootMessage | None:
@@ -623,7 +637,7 @@ def _reroute(
     return DeliveryResult("rerouted", follow_ups=[copy_id] if copy_id else [])
 
 
-def alert_view(alert: Alert, tenant: TenantRecord) -> AlertView:
+def alert_view(alert: Alert, tenant: TenantRecord, *, oncall: str | None = None) -> AlertView:
     return AlertView(
         alert_id=str(alert.id),
         tenant_id=alert.tenant_id,
@@ -644,6 +658,7 @@ def alert_view(alert: Alert, tenant: TenantRecord) -> AlertView:
         resolved_by=alert.resolved_by,
         resolved_at=alert.resolved_at,
         incident_number=alert.servicenow_number,
+        oncall=oncall,
     )
 
 

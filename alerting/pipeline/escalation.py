@@ -8,16 +8,18 @@ to its next level: a level is notified exactly once, whatever crashes around it.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from alerting.db.models import Alert, Escalation
+from alerting.db.models import Alert, Escalation, Tenant
 from alerting.db.repositories import add_event, add_notification, audit, load_tenant, now
 from alerting.domain.errors import AlertingError, InvalidInput, pydantic_problems
 from alerting.domain.escalation import (
@@ -28,6 +30,7 @@ from alerting.domain.escalation import (
     decide,
     unconfigured_integrations,
 )
+from alerting.domain.oncall import OncallSchedule, oncall_schedule_name, who_is_on_call
 from alerting.domain.views import NotificationKind
 from alerting.pipeline.integrate import queue_call
 from alerting.pipeline.lifecycle import find_alert
@@ -39,6 +42,10 @@ TICK_BATCH = 200
 #: Seconds a due escalation of a muted alert waits before it looks again.
 MUTED_RECHECK_SECONDS = 10
 ACTOR = "system:escalation"
+
+log = logging.getLogger(__name__)
+
+_SCHEDULES = TypeAdapter(dict[str, OncallSchedule])
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,22 +145,76 @@ def tick(session: Session, *, batch: int = TICK_BATCH) -> TickResult:
     steps: list[tuple[str, str]] = []
     calls: list[tuple[str, uuid.UUID]] = []
     tenants = MutingConfigs(session)
+    schedules: dict[str, dict[str, OncallSchedule]] = {}
+    # One query for the batch's alerts instead of one per row: a tick handles hundreds.
+    alerts = {
+        alert.id: alert
+        for alert in session.scalars(select(Alert).where(Alert.id.in_([e.alert_id for e in due])))
+    }
     for escalation in due:
-        created, step = _advance(session, escalation, current, calls, tenants)
+        if escalation.tenant_id not in schedules:
+            schedules[escalation.tenant_id] = oncall_schedules(session, escalation.tenant_id)
+        created, step = _advance(
+            session,
+            escalation,
+            alerts[escalation.alert_id],
+            current,
+            calls,
+            tenants,
+            schedules[escalation.tenant_id],
+        )
         to_deliver += created
         steps.append((escalation.tenant_id, step))
     return TickResult(to_deliver, len(due), steps, calls)
 
 
+def oncall_schedules(session: Session, tenant_id: str) -> dict[str, OncallSchedule]:
+    """The tenant's schedules as they are now (not snapshotted with the policy: who is on call
+    follows the tenant file, overrides included). Read without decrypting the tenant's secrets."""
+    row = session.get(Tenant, tenant_id)
+    if row is None:
+        return {}
+    try:
+        return _SCHEDULES.validate_python(row.config.get("oncall_schedules") or {})
+    except ValidationError:
+        # Stored configs were validated when synced; a bad one must not stop every tick.
+        log.exception(
+            "tenant %s: stored on-call schedules are invalid; mentions stay as written", tenant_id
+        )
+        return {}
+
+
+def _oncall(
+    level: EscalationLevel, schedules: dict[str, OncallSchedule], current: datetime
+) -> dict[str, Any] | None:
+    """Who ``mention: oncall:<schedule>`` pages right now; None for other mentions."""
+    name = oncall_schedule_name(level.mention)
+    if name is None:
+        return None
+    schedule = schedules.get(name)
+    if schedule is None:
+        # Validated when the tenant was loaded; a schedule removed since the policy was
+        # snapshotted leaves the mention as written.
+        log.warning("escalation mentions on-call schedule %s, which no longer exists", name)
+        return {"schedule": name, "user": None}
+    shift = who_is_on_call(schedule, current)
+    return {
+        "schedule": name,
+        "user": shift.user,
+        "until": shift.until.isoformat() if shift.until else None,
+    }
+
+
 def _advance(
     session: Session,
     escalation: Escalation,
+    alert: Alert,
     current: datetime,
     calls: list[tuple[str, uuid.UUID]],
     tenants: MutingConfigs,
+    schedules: dict[str, OncallSchedule],
 ) -> tuple[list[tuple[str, uuid.UUID]], str]:
     policy = EscalationPolicy.model_validate(escalation.policy)
-    alert = session.get_one(Alert, escalation.alert_id)
     decision = decide(
         policy, status=alert.status, acknowledged_at=alert.acknowledged_at, now=current
     )
@@ -187,7 +248,9 @@ def _advance(
         return [], "muted"
     level_index = escalation.level
     level = policy.levels[level_index]
-    created = _notify(session, escalation, alert, level, level_index, current)
+    created = _notify(
+        session, escalation, alert, level, level_index, current, _oncall(level, schedules, current)
+    )
     for target in level.integrations():
         call_id = queue_call(session, alert, target=target, action="trigger", actor=ACTOR)
         if call_id is not None:  # one trigger per alert and target, whatever the levels
@@ -214,6 +277,7 @@ def _notify(
     level: EscalationLevel,
     level_index: int,
     current: datetime,
+    oncall: dict[str, Any] | None,
 ) -> list[tuple[str, uuid.UUID]]:
     event_id = add_event(
         session,
@@ -226,6 +290,8 @@ def _notify(
             "mention": level.mention,
             "unacknowledged_for": (current - alert.first_seen_at).total_seconds(),
             "escalation_id": str(escalation.id),
+            # Resolved when the level fires: whoever is on call at that moment is paged.
+            "oncall": oncall,
         },
         routed_at=current,
     )
@@ -249,6 +315,7 @@ def _notify(
         level=level_index + 1,
         channels=level.channels,
         integrations=level.integrations(),
+        **({"oncall": oncall} if oncall else {}),
     )
     return created
 

@@ -70,8 +70,24 @@ def escape_mrkdwn(text: str, *, allow_mentions: bool = False) -> str:
     return _escape(text)
 
 
+def mentions_in(text: str) -> frozenset[str]:
+    """The Slack mentions (``<@U…>``, ``<!subteam^…>``, ``<!here>``) written in ``text``."""
+    return frozenset(f"<{inner}>" for inner in _MENTION_RE.findall(text))
+
+
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _escape_keeping(text: str, mentions: frozenset[str]) -> str:
+    """Escaped, except the mentions the operator configured (the rest of the text may carry
+    the alert's words, which never get to notify anyone this way)."""
+    if not mentions:
+        return _escape(text)
+    parts = _MENTION_RE.split(text)
+    # split() keeps captured groups at odd indexes: those are the mentions.
+    shown = (f"<{part}>" if i % 2 else part for i, part in enumerate(parts))
+    return "".join(part if part in mentions else _escape(part) for part in shown)
 
 
 def truncate(text: str, limit: int, *, marker: str = "…") -> str:
@@ -102,7 +118,7 @@ class SlackAlertFormatter:
             HeaderBlock(text=PlainTextObject(text=truncate(title, MAX_HEADER_CHARS)))
         ]
         for note in options.notes:
-            blocks.append(_section(_escape(note)))
+            blocks.append(_section(_escape_keeping(note, options.mentions)))
         mention = _mention(options.mention)
         if mention:
             blocks.append(
@@ -110,7 +126,7 @@ class SlackAlertFormatter:
             )
         blocks.append(_section(self._summary(rendered, options, tr), tr=tr))
         if rendered.note:
-            blocks.append(_section(_escape(rendered.note)))
+            blocks.append(_section(_escape_keeping(rendered.note, options.mentions)))
         fields = self._fields(alert, kind, rendered, tr)
         if fields:
             blocks.append(SectionBlock(fields=fields))

@@ -11,6 +11,7 @@ template serves meanwhile: a broken override never stops delivery.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,7 +43,7 @@ FIELD_KEYS = frozenset(
 )
 #: Names a template may use (its inputs, and the outputs it sets in branches); anything else
 #: is reported as unknown when it is loaded.
-KNOWN_NAMES = frozenset({"alert", "locale", "_", "title", "summary", "fields", "note"})
+KNOWN_NAMES = frozenset({"alert", "locale", "oncall", "_", "title", "summary", "fields", "note"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,8 @@ class SlackTemplateEngine:
                 "tenant": view.tenant_name,
             },
             "locale": locale,
+            # Who is on call in the tenant's `primary` schedule, as a Slack mention, or "".
+            "oncall": view.oncall or "",
             "_": tr.gettext,
         }
 
@@ -270,11 +273,13 @@ def _first_line_of(source: str, name: str) -> int | None:
 
 
 def _samples() -> list[AlertView]:
-    """Alerts a template is tried on: every severity, with and without an environment."""
+    """Alerts a template is tried on: every severity, with and without an environment, with
+    and without someone on call."""
     now = datetime.now(UTC)
     views = []
     for severity in Severity:
-        for environment in ("production", "staging", None):
+        environments = ("production", "staging", None)
+        for environment, oncall in itertools.product(environments, (None, "<@U0SAMPLE>")):
             views.append(
                 AlertView(
                     alert_id="00000000-0000-0000-0000-000000000000",
@@ -291,6 +296,7 @@ def _samples() -> list[AlertView]:
                     count=3,
                     first_seen_at=now - timedelta(minutes=5),
                     last_seen_at=now,
+                    oncall=oncall,
                 )
             )
     return views

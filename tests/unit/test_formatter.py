@@ -127,3 +127,30 @@ def test_mentions_are_escaped_unless_allowed() -> None:
     )
     assert "&lt;!channel&gt; {{ 7*7 }}" in str(payload["blocks"])
     assert "<!channel>" not in payload["text"]
+
+
+def test_the_on_call_person_is_mentioned_and_nothing_else() -> None:
+    """Production critical: the template names who is on call, as a real mention; the same
+    markup in the alert's text (or another mention) stays escaped."""
+    alert = view(
+        "cpu melting, ping <@U0AAA> and <!channel>",
+        {"host": "web-1"},
+        Severity.CRITICAL,
+        oncall="<@U0AAA>",
+    )
+    options = MessageOptions(
+        notes=("Attention: <@U0AAA> <!here>",), mentions=frozenset({"<@U0AAA>"})
+    )
+    blocks = [
+        str(b)
+        for b in SlackAlertFormatter().format(alert, NotificationKind.FIRING, options)["blocks"]
+    ]
+    note = next(b for b in blocks if "Production incident" in b)
+    assert "page <@U0AAA> (on call)" in note
+    assert any("Attention: <@U0AAA> &lt;!here&gt;" in b for b in blocks)
+    summary = next(b for b in blocks if "cpu melting" in b)
+    assert "&lt;@U0AAA&gt;" in summary and "&lt;!channel&gt;" in summary
+    nobody = SlackAlertFormatter().format(
+        view("m", {"host": "web-1"}, Severity.CRITICAL), NotificationKind.FIRING
+    )
+    assert "page the on-call" in str(nobody["blocks"])
