@@ -13,11 +13,16 @@ their ratio says how much of the worker's capacity the alert pipeline itself con
   beat tick (1 s) and worker: per level, p50/p99/max lateness of the written notifications,
   levels fired twice or never, and p99 lateness ÷ tick; also the last phase of
   ``python -m bench`` (``--escalations``, ``--escalation-tick``, ``--skip-escalation``);
+* ``python -m bench.storm`` — 10 000 alerts in 10 s into one tenant (20 alert types, 3
+  channels, grouped by alert type), the sandbox enforcing Slack's per-channel limit: alerts
+  stored and accounted for in digests (must be all), messages per channel, the highest rate a
+  channel saw, 429s (aim: none), last alert in → last message out, messages ÷ alerts; also a
+  phase of ``python -m bench`` (``--storm-alerts``, ``--storm-seconds``, ``--skip-storm``);
 * ``python -m bench.alert_path`` — the pipeline in one process without Celery: round trips
   per stage and the cost of each suspect (pre-ping, commit, tenant load, TLS set-up, …).
 
 Modules: :mod:`bench.harness` (services, database, sandbox, workers), :mod:`bench.noop` (the
 no-op task), :mod:`bench.measure`, :mod:`bench.modes` (delivery modes), :mod:`bench.render`
-(render benchmark), :mod:`bench.escalation` (levels due at once), :mod:`bench.stats`,
-:mod:`bench.report`, :mod:`bench.profile` (py-spy).
+(render benchmark), :mod:`bench.escalation` (levels due at once), :mod:`bench.storm` (an alert
+storm), :mod:`bench.stats`, :mod:`bench.report`, :mod:`bench.profile` (py-spy).
 """

@@ -20,6 +20,7 @@ from bench.measure import measure_alerts, measure_latency, measure_noops, warm_u
 from bench.modes import ModeRun, measure_modes
 from bench.render import RenderRun, add_arguments, check_arguments, measure_render
 from bench.report import make_console, render
+from bench.storm import StormRun, measure_storm, storm_table
 
 #: Warm-up sizes: enough for every pool process to import, connect and run each code path.
 NOOP_WARMUP = 500
@@ -48,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--skip-modes", action="store_true", help="leave out the delivery-mode comparison"
     )
+    parser.add_argument(
+        "--storm-alerts", type=int, default=10_000, help="alerts of the storm phase"
+    )
+    parser.add_argument(
+        "--storm-seconds", type=float, default=10.0, help="the storm's publishing time, s"
+    )
+    parser.add_argument("--skip-storm", action="store_true", help="leave out the storm phase")
     parser.add_argument(
         "--escalations",
         type=int,
@@ -115,13 +123,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(args_list)
     if (
-        min(args.alerts, args.noops, args.concurrency, args.mode_alerts, args.escalations) < 1
+        min(
+            args.alerts,
+            args.noops,
+            args.concurrency,
+            args.mode_alerts,
+            args.escalations,
+            args.storm_alerts,
+        )
+        < 1
         or args.rate <= 0
+        or args.storm_seconds <= 0
         or args.escalation_tick <= 0
     ):
         parser.error(
-            "--alerts, --noops, --concurrency, --mode-alerts, --escalations, --escalation-tick "
-            "and --rate must be positive"
+            "--alerts, --noops, --concurrency, --mode-alerts, --escalations, --escalation-tick, "
+            "--storm-alerts, --storm-seconds and --rate must be positive"
         )
     check_arguments(parser, args)
     command = _command_line(args_list)  # before bench_stack points the environment elsewhere
@@ -172,6 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.skip_modes:
                 # Last, on the same worker: the runs above keep the figures they always had.
                 modes = measure_modes(stack, worker, args.mode_alerts, log)
+            if not args.skip_storm:
+                # Before the escalation phase, which leaves deliveries behind it.
+                storm: StormRun = measure_storm(stack, args.storm_alerts, args.storm_seconds, log)
+                extra.append(storm_table(storm))
             if not args.skip_escalation:
                 # Last: it starts a beat of its own and leaves deliveries behind it.
                 escalation = measure_escalation(
