@@ -7,6 +7,7 @@ run) and are started embedded otherwise (a laptop with only Python and make).
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -147,6 +148,8 @@ TEST_TENANTS: dict[str, dict[str, Any]] = {
             "channel_webhooks": {"#b-ops": None},
             "environments": {"ops": {"channel": "#b-ops"}},
         },
+        # Flapping after three firings within ten minutes, stable after two quiet seconds.
+        "flapping": {"fires": 3, "window": "10m", "stable_for": 2},
     },
 }
 TEST_TENANTS["tenant-w"] = {
@@ -185,6 +188,7 @@ TABLES = (
     "notifications",
     "alert_group_members",
     "alert_groups",
+    "flapping",
     "alert_events",
     "alerts",
     "api_keys",
@@ -335,3 +339,22 @@ def clean(stack: Stack) -> Iterator[Stack]:
     yield stack
     if stack.worker.proc is not None and stack.worker.proc.poll() is not None:
         pytest.fail("the worker died during the test:\n" + stack.worker.log_tail())
+
+
+@pytest.fixture
+def flusher(clean: Stack) -> Iterator[None]:
+    """What `alerting beat` does for groups and flapping alerts: a flush every few hundred
+    milliseconds."""
+    from workers.app import app
+
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(0.3):
+            app.send_task("alerting.group_flush")
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(2)

@@ -67,6 +67,10 @@ class Alert(Base):
             postgresql_where=text("status <> 'resolved'"),
         ),
         Index("ix_alerts_tenant_last_seen", "tenant_id", "last_seen_at"),
+        # Counting a fingerprint's recent firings (flapping).
+        Index(
+            "ix_alerts_tenant_fingerprint_first_seen", "tenant_id", "fingerprint", "first_seen_at"
+        ),
         # Inhibition looks for open alerts whose labels contain given ones (``@>``).
         Index(
             "ix_alerts_open_labels",
@@ -354,6 +358,27 @@ class IntegrationCall(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
+
+
+class FlappingFingerprint(Base):
+    """A fingerprint that is flapping: its changes are held until ``release_at``, which moves
+    with every change; beat's group flush then tells the state it settled in."""
+
+    __tablename__ = "flapping"
+    __table_args__ = (Index("ix_flapping_release", "release_at"),)
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The latest alert of the fingerprint (the one whose state is told at the end).
+    alert_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Firings within the window when it started flapping.
+    fires: Mapped[int] = mapped_column(Integer)
+    #: Changes held back since.
+    held: Mapped[int] = mapped_column(Integer, default=0)
+    release_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class AuditEntry(Base):

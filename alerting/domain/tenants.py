@@ -26,6 +26,7 @@ from alerting.domain.channels import check_channel
 from alerting.domain.errors import InvalidInput, pydantic_problems
 from alerting.domain.escalation import EscalationPolicy, unconfigured_integrations
 from alerting.domain.events import ENVIRONMENT_RE, Severity, TenantId
+from alerting.domain.flapping import FlappingConfig
 from alerting.domain.muting import InhibitRule, MaintenanceWindow, unique_names
 from alerting.domain.oncall import OncallSchedule, oncall_schedule_name
 from alerting.domain.routing import Route
@@ -185,6 +186,9 @@ class TenantConfig(BaseModel):
         unique_names(value)
         return value
 
+    #: When an alert that fires and resolves again and again is held back (``fires`` within
+    #: ``window``, stable again after ``stable_for``).
+    flapping: FlappingConfig = Field(default_factory=FlappingConfig)
     #: On-call rotations, named; a level's ``mention: oncall:<name>`` pages whoever is on call.
     oncall_schedules: dict[str, OncallSchedule] = Field(default_factory=dict)
 

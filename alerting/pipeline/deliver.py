@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,6 +37,7 @@ from alerting.domain.views import (
 )
 from alerting.i18n import translator
 from alerting.metrics import NOTIFICATIONS, RATE_LIMIT_WAITS
+from alerting.pipeline.flapping import flapping_since
 from alerting.pipeline.grouping import group_stats, new_members, top_members
 from alerting.pipeline.send import (
     Destination,
@@ -306,6 +307,8 @@ def _outgoing(
         mentions |= level_mentions
     if kind is NotificationKind.SILENCED:
         notes += (silence_note(session.get_one(AlertEventRow, n.event_id).payload, locales[0]),)
+    if kind in (NotificationKind.FIRING, NotificationKind.RESOLVED):
+        notes += _flapping_notes(session, n, alert, tenant, locales[0])
     api = destination.mode == "api"
     options = MessageOptions(
         allow_mentions=tenant.config.slack_config.allow_mentions,
@@ -341,6 +344,34 @@ def _outgoing(
         broadcast=alert.severity == Severity.CRITICAL.value,
         resumed_since=resumed_since if api else None,
         known_channel_id=_channel_id(session, n.tenant_id, n.channel) if resumed_since else None,
+    )
+
+
+def _flapping_notes(
+    session: Session, n: Notification, alert: Alert, tenant: TenantRecord, locale: str
+) -> tuple[str, ...]:
+    """A flapping alert's mark, or the line telling it settled."""
+    tr = translator(locale)
+    event = session.get_one(AlertEventRow, n.event_id)
+    if event.action == "flapping_ended":
+        return (
+            tr.gettext(
+                "Stable again after flapping: %(count)s changes were held since %(since)s.",
+                count=tr.number(int(event.payload.get("held", 0))),
+                since=tr.datetime(datetime.fromisoformat(str(event.payload["since"]))),
+            ),
+        )
+    flapping = flapping_since(session, alert)
+    if flapping is None or flapping.alert_id != alert.id or flapping.held:
+        return ()
+    config = tenant.config.flapping
+    return (
+        tr.gettext(
+            "Flapping: fired %(count)s times in %(window)s; held until quiet for %(stable)s.",
+            count=tr.number(flapping.fires),
+            window=tr.duration(timedelta(seconds=config.window)),
+            stable=tr.duration(timedelta(seconds=config.stable_for)),
+        ),
     )
 
 

@@ -19,6 +19,7 @@ from alerting.domain.routing import RouteMatch, SlackChannelRouter
 from alerting.domain.tenants import TenantConfig
 from alerting.domain.views import NotificationKind
 from alerting.pipeline.escalation import start_escalation
+from alerting.pipeline.flapping import hold_if_flapping
 from alerting.pipeline.grouping import GroupSpec, is_grouped, join_group, touch_groups
 from alerting.pipeline.muting import mute_check
 from alerting.secrets import SecretBox
@@ -92,12 +93,20 @@ def _route(
                 groups.append(str(join_group(session, alert, _group_spec(found), facts)))
         channels = _channels(m for m in matches() if m.group_by is None)
         mentions = _mentions(m for m in matches() if m.group_by is None)
+        if channels and hold_if_flapping(session, tenant().flapping, alert, kind, now()).held:
+            channels = []
     else:
         if kind in (NotificationKind.ACKNOWLEDGED, NotificationKind.RESOLVED) and touch_groups(
             session, alert.id
         ):
             groups.append("touched")
         channels = _follow_up_channels(session, event, alert, kind, matches)
+        if (
+            channels
+            and kind is NotificationKind.RESOLVED
+            and hold_if_flapping(session, tenant().flapping, alert, kind, now()).held
+        ):
+            channels = []
     for channel in channels:
         add_notification(
             session,
@@ -226,3 +235,11 @@ def _mentions(matches: Iterable[RouteMatch]) -> dict[str, str]:
             for channel in found.channels:
                 mentions.setdefault(channel, found.mention)
     return mentions
+
+
+def settled_channels(
+    session: Session, alert: Alert, kind: NotificationKind, box: SecretBox
+) -> list[str]:
+    """Where a flapping alert's settled state is told: its routes' own channels."""
+    tenant = load_tenant(session, alert.tenant_id, box).config
+    return _channels(m for m in route_matches(alert, tenant) if m.group_by is None)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from alerting import SlackAlertManager, send_alert
@@ -14,24 +11,6 @@ from alerting.db.models import AlertGroup, AlertGroupMember
 from alerting.db.session import session_scope
 from tests.conftest import Stack
 from tests.services import wait_for
-
-
-@pytest.fixture
-def flusher(clean: Stack) -> Iterator[None]:
-    """What `alerting beat` does for groups: a flush every few hundred milliseconds."""
-    from workers.app import app
-
-    stop = threading.Event()
-
-    def run() -> None:
-        while not stop.wait(0.3):
-            app.send_task("alerting.group_flush")
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(2)
 
 
 def _texts(message: dict[str, Any]) -> str:
