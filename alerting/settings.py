@@ -79,9 +79,10 @@ class Settings(BaseSettings):
     #: How often a worker serving all tenants looks for newly synced tenants, in seconds.
     tenant_poll_seconds: float = Field(default=10.0, alias="ALERTING_TENANT_POLL_SECONDS", gt=0)
     #: Web app bind address.
-    #: Messages per second the workers send to one channel. Slack accepts about one; a little
-    #: under it keeps network jitter from ever bringing two of ours less than a second apart.
-    channel_per_second: float = Field(default=0.9, alias="ALERTING_CHANNEL_RATE", gt=0)
+    #: Messages per second the workers send to one channel. Slack accepts about one; the
+    #: quarter second to spare keeps the posts' own timing jitter from ever bringing two of
+    #: ours less than a second apart.
+    channel_per_second: float = Field(default=0.8, alias="ALERTING_CHANNEL_RATE", gt=0)
     #: Messages one channel may receive at once after a quiet spell (Slack's short burst).
     channel_burst: int = Field(default=1, alias="ALERTING_CHANNEL_BURST", ge=1)
     web_host: str = Field(default="127.0.0.1", alias="ALERTING_WEB_HOST")

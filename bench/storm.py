@@ -25,11 +25,14 @@ from rich.table import Table
 from sqlalchemy import text
 
 from alerting.testing import wait_for
-from bench.harness import ROOT, STORM_CHANNELS, STORM_TENANT_ID, Stack, bench_stack
+from bench.harness import ROOT, STORM_CHANNELS, STORM_TENANT_ID, TENANT_IDS, Stack, bench_stack
 from bench.report import make_console
 
 #: Alert types of the storm; type ``i`` belongs to team ``i % 3`` (its channel).
 STORM_TYPES = 20
+#: Another tenant's alert, sent in the middle of the storm: how long it took to reach Slack.
+PROBE_TENANT_ID = TENANT_IDS[0]
+PROBE = "probe from another tenant during the storm"
 Log = Callable[[str], None]
 
 
@@ -47,18 +50,27 @@ class StormRun:
     #: From the first publish until every alert was told and every message sent.
     total_seconds: float
     digests: int
+    #: Another tenant's alert sent mid-storm: seconds until Slack had it (None: never seen).
+    other_tenant_seconds: float | None
 
     @property
     def all_messages(self) -> int:
         return sum(self.messages.values())
 
 
-def _publish(count: int, seconds: float) -> float:
-    """``count`` alerts spread evenly over ``seconds``; returns how long publishing took."""
+def _publish(count: int, seconds: float) -> tuple[float, float]:
+    """``count`` alerts spread evenly over ``seconds``, and halfway one alert of another
+    tenant; returns how long publishing took and when (epoch) that other alert was sent."""
     from alerting.producer import send_alert
 
     started = time.monotonic()
+    probe_sent = 0.0
     for index in range(count):
+        if index == count // 2:
+            probe_sent = time.time()
+            send_alert.delay(
+                tenant_id=PROBE_TENANT_ID, alert_type="probe", severity="warning", message=PROBE
+            )
         kind = index % STORM_TYPES
         send_alert.apply_async(
             kwargs={
@@ -72,7 +84,7 @@ def _publish(count: int, seconds: float) -> float:
         ahead = started + seconds * (index + 1) / count - time.monotonic()
         if ahead > 0:
             time.sleep(ahead)
-    return time.monotonic() - started
+    return time.monotonic() - started, probe_sent
 
 
 def _counts(stack: Stack) -> dict[str, Any]:
@@ -109,7 +121,7 @@ def measure_storm(stack: Stack, alerts: int, seconds: float, log: Log) -> StormR
     beat = stack.start("storm-beat", [sys.executable, "-m", "alerting.cli", "beat"])
     log(f"storm: {alerts:,} alerts in {seconds:g}s into {STORM_TENANT_ID}")
     started = time.monotonic()
-    publish_seconds = _publish(alerts, seconds)
+    publish_seconds, probe_sent = _publish(alerts, seconds)
 
     def settled() -> dict[str, Any] | None:
         counts = _counts(stack)
@@ -124,8 +136,13 @@ def measure_storm(stack: Stack, alerts: int, seconds: float, log: Log) -> StormR
     total = time.monotonic() - started
     stats = stack.sandbox.stats()
     channels = set(STORM_CHANNELS)
-    requests = [r for r in stack.sandbox.requests() if r.get("channel") in channels]
-    last_out = max((r["received_at"] for r in requests), default=final["last_in"])
+    arrived = [m["received_at"] for c in STORM_CHANNELS for m in stack.sandbox.messages(c)]
+    last_out = max(arrived, default=final["last_in"])
+    probe = [
+        m["received_at"]
+        for m in stack.sandbox.messages(f"#{PROBE_TENANT_ID}")
+        if PROBE in m["text"]
+    ]
     return StormRun(
         alerts=alerts,
         publish_seconds=publish_seconds,
@@ -137,6 +154,7 @@ def measure_storm(stack: Stack, alerts: int, seconds: float, log: Log) -> StormR
         drain_seconds=float(last_out) - float(final["last_in"]),
         total_seconds=total,
         digests=int(final["digests"]),
+        other_tenant_seconds=(min(probe) - probe_sent) if probe else None,
     )
 
 
@@ -156,6 +174,8 @@ def storm_table(run: StormRun) -> Table:
     table.add_row("429 answers", f"{sum(run.rate_limited.values()):,}", "0")
     table.add_row("last alert in → last message out", f"{run.drain_seconds:.1f}s", "")
     table.add_row("first publish → all told and sent", f"{run.total_seconds:.1f}s", "")
+    other = "not seen" if run.other_tenant_seconds is None else f"{run.other_tenant_seconds:.1f}s"
+    table.add_row("another tenant's alert sent mid-storm → Slack", other, "")
     table.add_row(
         "messages ÷ alerts (ratio)",
         f"{run.all_messages / run.alerts:.4f}",

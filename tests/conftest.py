@@ -6,6 +6,7 @@ run) and are started embedded otherwise (a laptop with only Python and make).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -341,20 +342,36 @@ def clean(stack: Stack) -> Iterator[Stack]:
         pytest.fail("the worker died during the test:\n" + stack.worker.log_tail())
 
 
-@pytest.fixture
-def flusher(clean: Stack) -> Iterator[None]:
-    """What `alerting beat` does for groups and flapping alerts: a flush every few hundred
-    milliseconds."""
+@contextlib.contextmanager
+def ticking(task: str, every: float = 0.3) -> Iterator[None]:
+    """Send ``task`` every ``every`` seconds while the block runs, as `alerting beat` would
+    (faster, so tests need not wait for beat's real periods)."""
     from workers.app import app
 
     stop = threading.Event()
 
     def run() -> None:
-        while not stop.wait(0.3):
-            app.send_task("alerting.group_flush")
+        while not stop.wait(every):
+            app.send_task(task)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    yield
-    stop.set()
-    thread.join(2)
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(2)
+
+
+@pytest.fixture
+def beat(clean: Stack) -> Iterator[None]:
+    """Escalation ticks every few hundred milliseconds."""
+    with ticking("alerting.escalation_tick"):
+        yield
+
+
+@pytest.fixture
+def flusher(clean: Stack) -> Iterator[None]:
+    """Group flushes (digests, flapping alerts that settled) every few hundred milliseconds."""
+    with ticking("alerting.group_flush"):
+        yield

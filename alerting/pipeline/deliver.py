@@ -47,7 +47,7 @@ from alerting.pipeline.send import (
     destination_for,
     send,
 )
-from alerting.ratelimit import SlackRateLimiter
+from alerting.ratelimit import Reservation, SlackRateLimiter
 from alerting.secrets import SecretBox
 from alerting.settings import Settings
 from alerting.slack.client import DeliveryOutcome, OutcomeKind
@@ -60,9 +60,9 @@ log = logging.getLogger(__name__)
 FINAL_STATES = frozenset({"sent", "dead", "rerouted"})
 #: Extra seconds, past the HTTP timeout, before another task may take over a ``sending`` claim.
 CLAIM_GRACE_SECONDS = 5.0
-#: How late (seconds) a task may wake for its rate-limit slot and still use it; later, the
-#: slot may overlap the next one booked, so a new one is booked.
-SLOT_LATENESS_SECONDS = 0.08
+#: How late (seconds) a post may be for its booked slot; later, it could come too close to the
+#: next booked one (slots are 1 / ALERTING_CHANNEL_RATE apart), so it books again.
+SLOT_LATENESS_SECONDS = 0.2
 #: A wait shorter than this (seconds) is not worth a round trip through the broker.
 SLOT_PRECISION_SECONDS = 0.02
 
@@ -98,24 +98,45 @@ def deliver_notification(
         claim = _claim(session, notification_id, token, settings, box)
     if isinstance(claim, DeliveryResult):
         return claim
-    tenant_id, outgoing = claim
-    if outgoing is None:
+    if claim.outgoing is None:
         sent = SendResult(
             DeliveryOutcome(OutcomeKind.PERMANENT, None, "no Slack destination configured")
         )
     else:
-        sent = send(outgoing, settings)
+        # Paced right before the request, after rendering: the slot is when Slack sees it.
+        booking = _pace(claim, settings)
+        if booking is not None:
+            with session_scope() as session:
+                _book_slot(session, notification_id, token, claim, booking)
+            return DeliveryResult("throttled", retry_in=booking.wait)
+        sent = send(claim.outgoing, settings)
     with session_scope() as session:
         result = _record(session, notification_id, token, sent, settings, box)
     NOTIFICATIONS.labels(
-        tenant=tenant_id, outcome=OUTCOME_LABELS.get(result.state, result.state)
+        tenant=claim.tenant_id, outcome=OUTCOME_LABELS.get(result.state, result.state)
     ).inc()
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A notification claimed (``sending``) and rendered, not yet posted."""
+
+    tenant_id: str
+    channel: str
+    rate_limit: int
+    outgoing: Outgoing | None
+    #: The posting slot this task booked earlier and may use now, if any.
+    slot: datetime | None
+    #: What the claim changed, to put back when the post must wait for a later slot.
+    previous_state: str
+    previous_attempts: int
+    previous_claimed_at: datetime | None
+
+
 def _claim(
     session: Session, notification_id: uuid.UUID, token: str, settings: Settings, box: SecretBox
-) -> tuple[str, Outgoing | None] | DeliveryResult:
+) -> Claim | DeliveryResult:
     n = session.execute(
         select(Notification).where(Notification.id == notification_id).with_for_update()
     ).scalar_one_or_none()
@@ -142,10 +163,17 @@ def _claim(
         n.updated_at = current
         _audit(session, n, "notification.held", {"channel": n.channel})
         return DeliveryResult("held")
+    slot: datetime | None = None
+    if n.slot_at is not None:
+        early = (n.slot_at - current).total_seconds()
+        if early > SLOT_PRECISION_SECONDS:
+            # Woken before its slot (the booking task: sleep on in the broker), or a duplicate
+            # finding another task's booking (it leaves it alone).
+            return DeliveryResult("throttled", retry_in=early if n.claim_token == token else None)
+        slot = n.slot_at if n.claim_token == token else None
+        n.slot_at = None
+    previous = (n.state, n.attempts, n.claimed_at)
     tenant = load_tenant(session, n.tenant_id, box)
-    throttled = _wait_for_slot(n, token, tenant, settings)
-    if throttled is not None:
-        return throttled
     # An earlier attempt that died while sending (a `sending` claim taken over), or that never
     # heard Slack's answer (timeout, network), may have posted: Slack is asked before posting.
     unanswered = n.state == "retrying" and (n.last_error or "").startswith(("timeout", "network"))
@@ -156,40 +184,57 @@ def _claim(
     n.claimed_at = current
     n.attempts += 1
     n.updated_at = current
-    return n.tenant_id, _outgoing(session, n, tenant, settings, resumed_since)
-
-
-def _wait_for_slot(
-    n: Notification, token: str, tenant: TenantRecord, settings: Settings
-) -> DeliveryResult | None:
-    """Book the notification's posting slot; a result when it must come back later.
-
-    The task that booked the slot (same Celery task id on every retry) uses it when it wakes;
-    any other task finding a booked slot is a duplicate and leaves it alone.
-    """
-    current = now()
-    if n.slot_at is not None:
-        early = (n.slot_at - current).total_seconds()
-        if early > SLOT_PRECISION_SECONDS:
-            if n.claim_token != token:
-                return DeliveryResult("throttled")
-            return DeliveryResult("throttled", retry_in=early)
-        if -early <= SLOT_LATENESS_SECONDS:
-            n.slot_at = None
-            return None
-    reservation = limiter_for(settings).reserve(
-        n.tenant_id, n.channel, tenant.config.slack_config.rate_limit
+    return Claim(
+        tenant_id=n.tenant_id,
+        channel=n.channel,
+        rate_limit=tenant.config.slack_config.rate_limit,
+        outgoing=_outgoing(session, n, tenant, settings, resumed_since),
+        slot=slot,
+        previous_state=previous[0],
+        previous_attempts=previous[1],
+        previous_claimed_at=previous[2],
     )
-    if reservation.wait <= SLOT_PRECISION_SECONDS:
-        n.slot_at = None
-        return None
-    n.slot_at = current + timedelta(seconds=reservation.wait) if reservation.reserved else None
-    n.next_attempt_at = current + timedelta(seconds=reservation.wait)
-    # Not a claim (the state stays): it marks which task owns the booked slot.
-    n.claim_token = token
+
+
+def _pace(claim: Claim, settings: Settings) -> Reservation | None:
+    """None: post now. Otherwise the slot booked for this notification, to come back at.
+
+    A task that booked its slot earlier posts if it is at most ``SLOT_LATENESS_SECONDS``
+    past it; later, the next booked slot may be too close, so it books again.
+    """
+    if claim.slot is not None:
+        late = (now() - claim.slot).total_seconds()
+        if late <= SLOT_LATENESS_SECONDS:
+            return None
+    reservation = limiter_for(settings).reserve(claim.tenant_id, claim.channel, claim.rate_limit)
+    return None if reservation.wait <= SLOT_PRECISION_SECONDS else reservation
+
+
+def _book_slot(
+    session: Session,
+    notification_id: uuid.UUID,
+    token: str,
+    claim: Claim,
+    booking: Reservation,
+) -> None:
+    """Undo the claim and record the slot: the same task (same Celery id) comes back then.
+
+    The state goes back to what it was (so an earlier unanswered attempt is still looked up
+    in Slack before posting); ``claim_token`` marks which task owns the slot.
+    """
+    n = session.execute(
+        select(Notification).where(Notification.id == notification_id).with_for_update()
+    ).scalar_one()
+    if n.state != "sending" or n.claim_token != token:
+        return
+    current = now()
+    n.state = claim.previous_state
+    n.attempts = claim.previous_attempts
+    n.claimed_at = claim.previous_claimed_at
+    n.slot_at = current + timedelta(seconds=booking.wait) if booking.reserved else None
+    n.next_attempt_at = current + timedelta(seconds=booking.wait)
     n.updated_at = current
-    RATE_LIMIT_WAITS.labels(tenant=n.tenant_id).observe(reservation.wait)
-    return DeliveryResult("throttled", retry_in=reservation.wait)
+    RATE_LIMIT_WAITS.labels(tenant=n.tenant_id).observe(booking.wait)
 
 
 @lru_cache(maxsize=4)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,24 +17,6 @@ from alerting.domain.errors import InvalidInput
 from tests.conftest import TEST_TENANTS, Stack
 from tests.services import wait_for
 from tests.tasks.helpers import all_sent, details, wait_details
-
-
-@pytest.fixture
-def beat(clean: Stack) -> Iterator[None]:
-    """What `alerting beat` does for escalations: a tick every few hundred milliseconds."""
-    from workers.app import app
-
-    stop = threading.Event()
-
-    def run() -> None:
-        while not stop.wait(0.3):
-            app.send_task("alerting.escalation_tick")
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(2)
 
 
 def _escalated(found: dict[str, Any]) -> list[tuple[str, str]]:

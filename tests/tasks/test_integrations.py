@@ -4,7 +4,6 @@ sandbox's stand-ins: paged once, kept in step with the alert, retried, never lea
 from __future__ import annotations
 
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,28 +15,17 @@ from alerting import SlackAlertManager, send_alert
 from alerting.db.models import Alert, IntegrationCall
 from alerting.db.session import session_scope
 from alerting.pipeline.lifecycle import find_alert
-from tests.conftest import TEST_ROUTING_KEY, TEST_SERVICENOW_PASSWORD, Stack
+from tests.conftest import TEST_ROUTING_KEY, TEST_SERVICENOW_PASSWORD, Stack, ticking
 from tests.services import cli, wait_for
 from tests.tasks.helpers import all_sent, details, wait_details
 
 
 @pytest.fixture
 def beat(clean: Stack) -> Iterator[None]:
-    """What `alerting beat` does for escalations: a tick every few hundred milliseconds."""
-    from workers.app import app
-
+    """Escalation ticks, with Slack's limit off in the sandbox (these tests count calls)."""
     clean.sandbox.configure(rate_limit=False)
-    stop = threading.Event()
-
-    def run() -> None:
-        while not stop.wait(0.3):
-            app.send_task("alerting.escalation_tick")
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(2)
+    with ticking("alerting.escalation_tick"):
+        yield
 
 
 def _calls(event_id: str) -> dict[tuple[str, str], dict[str, Any]]:

@@ -4,7 +4,6 @@ and the silences CLI and HTTP API."""
 from __future__ import annotations
 
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,24 +21,6 @@ from tests.conftest import Stack
 from tests.services import cli, wait_for
 from tests.tasks.helpers import all_sent, details, wait_details
 from tests.tasks.test_interactions import _click
-
-
-@pytest.fixture
-def beat(clean: Stack) -> Iterator[None]:
-    """Escalation ticks every few hundred milliseconds, as `alerting beat` would."""
-    from workers.app import app
-
-    stop = threading.Event()
-
-    def run() -> None:
-        while not stop.wait(0.3):
-            app.send_task("alerting.escalation_tick")
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(2)
 
 
 @pytest.fixture
