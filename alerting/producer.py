@@ -18,7 +18,6 @@ from alerting.domain.errors import InvalidInput
 from alerting.domain.events import AlertEvent, validate_event
 from alerting.queues import (
     DELIVER_TASK,
-    INGEST_QUEUE,
     INGEST_TASK,
     INTEGRATE_TASK,
     ROUTE_TASK,
@@ -85,7 +84,7 @@ def publish_event(
         INGEST_TASK,
         kwargs={"event": _stamped(event)},
         task_id=task_id or str(uuid.uuid4()),
-        queue=INGEST_QUEUE,
+        queue=tenant_queue(event.tenant_id),
     )
 
 
@@ -108,7 +107,7 @@ def publish_events(events: Sequence[AlertEvent], *, app: Celery | None = None) -
                 INGEST_TASK,
                 kwargs={"event": _stamped(event)},
                 task_id=task_id,
-                queue=INGEST_QUEUE,
+                queue=tenant_queue(event.tenant_id),
                 producer=producer,
             )
     return ids

@@ -2,7 +2,12 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import select
+
+from alerting.breaker import redis_client
+from alerting.db.models import Tenant
 from alerting.db.session import session_scope
+from alerting.pipeline.orphans import drain_orphan_queues
 from alerting.pipeline.sweep import find_stuck_work
 from alerting.producer import enqueue_deliver, enqueue_route
 from alerting.queues import SWEEP_TASK
@@ -26,4 +31,17 @@ def sweep() -> dict[str, int]:
             len(found.events),
             len(found.notifications),
         )
-    return {"events": len(found.events), "notifications": len(found.notifications)}
+    with session_scope() as session:
+        tenants = session.scalars(select(Tenant.id)).all()
+    moved = drain_orphan_queues(redis_client(get_settings().require_redis_url()), tenants)
+    for tenant_id, count in moved.items():
+        log.warning(
+            "%d events for unknown tenant %r moved to the ingest queue (refused there)",
+            count,
+            tenant_id,
+        )
+    return {
+        "events": len(found.events),
+        "notifications": len(found.notifications),
+        "orphans": sum(moved.values()),
+    }
