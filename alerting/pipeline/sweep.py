@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from alerting.breaker import BreakerState
-from alerting.db.models import AlertEventRow, Notification
+from alerting.db.models import AlertEventRow, IntegrationCall, Notification
 from alerting.db.repositories import now
 from alerting.pipeline.deliver import breaker_for, claim_stale_seconds, release_next_held
+from alerting.pipeline.integrate import claim_stale_seconds as integration_claim_stale
 from alerting.settings import Settings
 
 held = aliased(Notification)
@@ -27,6 +28,8 @@ class SweepResult:
     events: list[tuple[str, uuid.UUID]] = field(default_factory=list)
     #: (tenant id, notification id) whose delivery must be enqueued again.
     notifications: list[tuple[str, uuid.UUID]] = field(default_factory=list)
+    #: (tenant id, integration call id) whose call must be enqueued again.
+    integration_calls: list[tuple[str, uuid.UUID]] = field(default_factory=list)
 
 
 def _release_forgotten_queues(session: Session, settings: Settings) -> list[tuple[str, uuid.UUID]]:
@@ -95,4 +98,40 @@ def find_stuck_work(session: Session, settings: Settings) -> SweepResult:
             .where(Notification.state == "pending")
             .values(updated_at=current)
         )
+    result.integration_calls = _stuck_integration_calls(session, settings, old)
     return result
+
+
+def _stuck_integration_calls(
+    session: Session, settings: Settings, old: datetime
+) -> list[tuple[str, uuid.UUID]]:
+    """PagerDuty/ServiceNow calls whose task was lost: the same rules as notifications (the
+    call's claim makes a duplicate harmless)."""
+    current = now()
+    stale_claim = current - timedelta(
+        seconds=integration_claim_stale(settings) + settings.sweep_after_seconds
+    )
+    call = IntegrationCall
+    rows = session.execute(
+        select(call.tenant_id, call.id)
+        .where(
+            or_(
+                (call.state == "pending")
+                & (call.updated_at < old)
+                & ((call.next_attempt_at.is_(None)) | (call.next_attempt_at < old)),
+                (call.state == "sending") & (call.claimed_at < stale_claim),
+                (call.state == "retrying") & (call.next_attempt_at < old),
+            )
+        )
+        .order_by(call.updated_at)
+        .limit(SWEEP_BATCH)
+        .with_for_update(skip_locked=True)
+    ).all()
+    found = [(row.tenant_id, row.id) for row in rows]
+    if found:
+        session.execute(
+            update(call)
+            .where(call.id.in_([cid for _, cid in found]), call.state == "pending")
+            .values(updated_at=current)
+        )
+    return found

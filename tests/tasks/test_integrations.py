@@ -283,3 +283,26 @@ def test_routing_keys_and_passwords_never_leak(clean: Stack, beat: None) -> None
     for where, content in texts.items():
         for secret in secrets_:
             assert secret not in content, f"a secret appears in the {where}"
+
+
+def test_a_call_whose_message_the_broker_lost_is_swept(clean: Stack) -> None:
+    """The call committed, but its task never reached Redis: the sweeper sends it."""
+    from alerting.pipeline.integrate import queue_call
+    from workers.app import app
+
+    clean.sandbox.configure(rate_limit=False)
+    event_id = str(
+        send_alert.delay(
+            tenant_id="tenant-a", alert_type="service_down", severity="error", message="lost"
+        ).id
+    )
+    found = wait_details(event_id, all_sent)
+    with session_scope() as session:
+        alert = session.get_one(Alert, found["alert"]["id"])
+        queue_call(session, alert, target="pagerduty", action="trigger", actor="user:test")
+    time.sleep(2.5)  # ALERTING_SWEEP_AFTER_SECONDS in the tests: 2
+    assert _pd_events(clean) == []
+    app.send_task("alerting.sweep")
+    _settled(event_id, {("pagerduty", "trigger"): "sent"})
+    (trigger,) = _pd_events(clean)
+    assert trigger["event"]["event_action"] == "trigger"

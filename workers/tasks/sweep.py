@@ -9,7 +9,7 @@ from alerting.db.models import Tenant
 from alerting.db.session import session_scope
 from alerting.pipeline.orphans import drain_orphan_queues
 from alerting.pipeline.sweep import find_stuck_work
-from alerting.producer import enqueue_deliver, enqueue_route
+from alerting.producer import enqueue_deliver, enqueue_integration, enqueue_route
 from alerting.queues import SWEEP_TASK
 from alerting.settings import get_settings
 from workers.app import INFRASTRUCTURE_RETRY, app
@@ -25,11 +25,14 @@ def sweep() -> dict[str, int]:
         enqueue_route(tenant_id, event_id, app=app)
     for tenant_id, notification_id in found.notifications:
         enqueue_deliver(tenant_id, notification_id, app=app)
-    if found.events or found.notifications:
+    for tenant_id, call_id in found.integration_calls:
+        enqueue_integration(tenant_id, call_id, app=app)
+    if found.events or found.notifications or found.integration_calls:
         log.warning(
-            "sweeper re-enqueued %d routings and %d deliveries",
+            "sweeper re-enqueued %d routings, %d deliveries and %d integration calls",
             len(found.events),
             len(found.notifications),
+            len(found.integration_calls),
         )
     with session_scope() as session:
         tenants = session.scalars(select(Tenant.id)).all()
@@ -43,5 +46,6 @@ def sweep() -> dict[str, int]:
     return {
         "events": len(found.events),
         "notifications": len(found.notifications),
+        "integration_calls": len(found.integration_calls),
         "orphans": sum(moved.values()),
     }
