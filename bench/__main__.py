@@ -190,7 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 # Last, on the same worker: the runs above keep the figures they always had.
                 modes = measure_modes(stack, worker, args.mode_alerts, log)
             if not args.skip_storm:
+                # Slack's real pace from here on (the storm measures it): a worker of its own.
                 # Before the escalation phase, which leaves deliveries behind it.
+                worker.stop()
+                worker = stack.start_alert_worker(slack_pace=True)
                 storm: StormRun = measure_storm(stack, args.storm_alerts, args.storm_seconds, log)
                 extra.append(storm_table(storm))
             if not args.skip_escalation:

@@ -202,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.log(message, highlight=False)
 
     with bench_stack(args.concurrency, log_dir) as stack:
-        worker = stack.start_alert_worker()
+        worker = stack.start_alert_worker(slack_pace=True)
         log(f"worker {worker.name} ready; logs in {log_dir}")
         run = measure_storm(stack, args.alerts, args.seconds, log)
     console.print(storm_table(run))
