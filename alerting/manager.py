@@ -76,14 +76,13 @@ class SlackAlertManager:
             from alerting.pipeline.escalation import setup_escalation
             from alerting.secrets import SecretBox
 
-            key = self.settings.secret_key
             with session_scope(self.settings.postgres_url) as session:
                 escalation_id = setup_escalation(
                     session,
                     alert_id,
                     policy_name=escalation_policy,
                     levels=escalation_levels,
-                    box=SecretBox(key.get_secret_value() if key else None),
+                    box=SecretBox.from_settings(self.settings),
                     actor="api:setup_escalation",
                     tenant_id=tenant_id,
                 )

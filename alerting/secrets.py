@@ -7,9 +7,14 @@ prepending a new one and later running ``alerting tenants sync`` to re-encrypt.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from alerting.domain.errors import AlertingError
+
+if TYPE_CHECKING:
+    from alerting.settings import Settings
 
 #: Marker key of an encrypted value inside a tenant's stored JSON config.
 ENCRYPTED_KEY = "$encrypted"
@@ -28,6 +33,12 @@ class SecretBox:
             raise SecretKeyError(
                 "ALERTING_SECRET_KEY: not a Fernet key (generate one with `alerting secret-key`)"
             ) from None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SecretBox:
+        """The box of ``ALERTING_SECRET_KEY`` (empty when unset: encrypting then fails)."""
+        key = settings.secret_key
+        return cls(key.get_secret_value() if key else None)
 
     @staticmethod
     def generate_key() -> str:

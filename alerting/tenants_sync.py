@@ -12,7 +12,7 @@ from alerting.settings import Settings, get_settings
 def sync_tenants(tenants: list[TenantConfig], settings: Settings | None = None) -> tuple[int, int]:
     """Returns (created, updated). All or nothing: a failure leaves Postgres as it was."""
     settings = settings or get_settings()
-    box = SecretBox(settings.secret_key.get_secret_value() if settings.secret_key else None)
+    box = SecretBox.from_settings(settings)
     created = 0
     with session_scope(settings.postgres_url) as session:
         for tenant in tenants:

@@ -16,12 +16,11 @@ from workers.app import INFRASTRUCTURE_RETRY, app
 @app.task(name=DELIVER_TASK, bind=True, **INFRASTRUCTURE_RETRY)
 def deliver(self: Task[Any, Any], tenant_id: str, notification_id: str) -> str:
     settings = get_settings()
-    key = settings.secret_key.get_secret_value() if settings.secret_key else None
     result = deliver_notification(
         uuid.UUID(notification_id),
         token=str(self.request.id),
         settings=settings,
-        box=SecretBox(key),
+        box=SecretBox.from_settings(settings),
     )
     for follow_up in result.follow_ups:
         enqueue_deliver(tenant_id, follow_up, app=app)

@@ -23,7 +23,7 @@ def group_flush() -> int:
     for tenant_id, notification_id in result.notifications:
         enqueue_deliver(tenant_id, notification_id, app=app)
     # Flapping alerts that have been quiet long enough: their settled state, once.
-    box = SecretBox(_secret_key())
+    box = SecretBox.from_settings(get_settings())
     with session_scope() as session:
         settled = release_stable(
             session, lambda s, alert, kind: settled_channels(s, alert, kind, box)
@@ -31,8 +31,3 @@ def group_flush() -> int:
     for tenant_id, notification_id in settled:
         enqueue_deliver(tenant_id, notification_id, app=app)
     return len(result.digests)
-
-
-def _secret_key() -> str | None:
-    key = get_settings().secret_key
-    return key.get_secret_value() if key else None

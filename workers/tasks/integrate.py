@@ -16,9 +16,11 @@ from workers.app import INFRASTRUCTURE_RETRY, app
 def integrate(self: Task[Any, Any], tenant_id: str, call_id: str) -> str:
     """Send one PagerDuty or ServiceNow call; retries and waits are decided by its row."""
     settings = get_settings()
-    key = settings.secret_key.get_secret_value() if settings.secret_key else None
     result = run_integration_call(
-        uuid.UUID(call_id), token=str(self.request.id), settings=settings, box=SecretBox(key)
+        uuid.UUID(call_id),
+        token=str(self.request.id),
+        settings=settings,
+        box=SecretBox.from_settings(settings),
     )
     if result.retry_in is not None:
         # max_retries=None (INFRASTRUCTURE_RETRY): the attempt bound lives in the row.

@@ -14,7 +14,7 @@ from workers.app import INFRASTRUCTURE_RETRY, app
 
 @app.task(name=ROUTE_TASK, **INFRASTRUCTURE_RETRY)
 def route(tenant_id: str, event_id: str) -> int:
-    box = SecretBox(_secret_key())
+    box = SecretBox.from_settings(get_settings())
     with session_scope() as session:
         result = route_event(session, uuid.UUID(event_id), box)
     if result is None:
@@ -26,8 +26,3 @@ def route(tenant_id: str, event_id: str) -> int:
     for notification_id in result.notification_ids:
         enqueue_deliver(result.tenant_id, notification_id, app=app)
     return len(result.notification_ids)
-
-
-def _secret_key() -> str | None:
-    key = get_settings().secret_key
-    return key.get_secret_value() if key else None
