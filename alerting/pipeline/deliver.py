@@ -37,7 +37,7 @@ from alerting.domain.views import (
 )
 from alerting.i18n import translator
 from alerting.metrics import NOTIFICATIONS, RATE_LIMIT_WAITS
-from alerting.pipeline.flapping import flapping_since
+from alerting.pipeline.flapping import flapping_context
 from alerting.pipeline.grouping import group_stats, new_members, top_members
 from alerting.pipeline.send import (
     Destination,
@@ -397,7 +397,7 @@ def _flapping_notes(
 ) -> tuple[str, ...]:
     """A flapping alert's mark, or the line telling it settled."""
     tr = translator(locale)
-    event = session.get_one(AlertEventRow, n.event_id)
+    event, flapping = flapping_context(session, n.event_id, alert)
     if event.action == "flapping_ended":
         return (
             tr.gettext(
@@ -406,7 +406,6 @@ def _flapping_notes(
                 since=tr.datetime(datetime.fromisoformat(str(event.payload["since"]))),
             ),
         )
-    flapping = flapping_since(session, alert)
     if flapping is None or flapping.alert_id != alert.id or flapping.held:
         return ()
     config = tenant.config.flapping

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from alerting.db.models import Alert, FlappingFingerprint
+from alerting.db.models import Alert, AlertEventRow, FlappingFingerprint
 from alerting.db.repositories import add_event, add_notification, audit
 from alerting.domain.flapping import FlappingConfig
 from alerting.domain.views import NotificationKind
@@ -105,8 +105,21 @@ def hold_if_flapping(
     return FlapDecision(held=False, started=True)
 
 
-def flapping_since(session: Session, alert: Alert) -> FlappingFingerprint | None:
-    return session.get(FlappingFingerprint, (alert.tenant_id, alert.fingerprint))
+def flapping_context(
+    session: Session, event_id: uuid.UUID, alert: Alert
+) -> tuple[AlertEventRow, FlappingFingerprint | None]:
+    """A notification's event and its alert's flapping row, in one round trip: delivery asks
+    for both on every firing and resolved message."""
+    event, flapping = session.execute(
+        select(AlertEventRow, FlappingFingerprint)
+        .outerjoin(
+            FlappingFingerprint,
+            (FlappingFingerprint.tenant_id == AlertEventRow.tenant_id)
+            & (FlappingFingerprint.fingerprint == alert.fingerprint),
+        )
+        .where(AlertEventRow.id == event_id)
+    ).one()
+    return event, flapping
 
 
 def release_stable(
