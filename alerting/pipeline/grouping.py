@@ -123,9 +123,9 @@ def join_group(
     return group.id
 
 
-def touch_groups(session: Session, alert_id: uuid.UUID) -> bool:
+def touch_groups(session: Session, alert_id: uuid.UUID) -> None:
     """An alert's state changed (acknowledged, resolved): its open groups tell it in their
-    next digest. False when the alert belongs to no open group."""
+    next digest."""
     groups = session.scalars(
         select(AlertGroup)
         .join(AlertGroupMember, AlertGroupMember.group_id == AlertGroup.id)
@@ -135,7 +135,6 @@ def touch_groups(session: Session, alert_id: uuid.UUID) -> bool:
     current = now()
     for group in groups:
         _schedule_change(group, current)
-    return bool(groups)
 
 
 def is_grouped(session: Session, alert_id: uuid.UUID) -> bool:

@@ -93,20 +93,14 @@ def _route(
                 groups.append(str(join_group(session, alert, _group_spec(found), facts)))
         channels = _channels(m for m in matches() if m.group_by is None)
         mentions = _mentions(m for m in matches() if m.group_by is None)
-        if channels and hold_if_flapping(session, tenant().flapping, alert, kind, now()).held:
-            channels = []
     else:
-        if kind in (NotificationKind.ACKNOWLEDGED, NotificationKind.RESOLVED) and touch_groups(
-            session, alert.id
-        ):
-            groups.append("touched")
+        if kind in (NotificationKind.ACKNOWLEDGED, NotificationKind.RESOLVED):
+            # Grouped: the groups' next digest tells the change.
+            touch_groups(session, alert.id)
         channels = _follow_up_channels(session, event, alert, kind, matches)
-        if (
-            channels
-            and kind is NotificationKind.RESOLVED
-            and hold_if_flapping(session, tenant().flapping, alert, kind, now()).held
-        ):
-            channels = []
+    # Only firings and resolutions can be held; the check answers at once for other kinds.
+    if channels and hold_if_flapping(session, tenant().flapping, alert, kind, now()).held:
+        channels = []
     for channel in channels:
         add_notification(
             session,
@@ -126,7 +120,7 @@ def _route(
         event_id=str(event.id),
         kind=kind.value,
         channels=channels,
-        **({"groups": groups} if groups and kind is NotificationKind.FIRING else {}),
+        **({"groups": groups} if groups else {}),
     )
     if kind is NotificationKind.FIRING and mute is None:
         return _attach_policy(session, alert, tenant(), matches()), None
