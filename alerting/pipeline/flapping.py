@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from alerting.db.models import Alert, AlertEventRow, FlappingFingerprint
-from alerting.db.repositories import add_event, add_notification, audit
+from alerting.db.repositories import add_event, add_notification, audit, now
 from alerting.domain.flapping import FlappingConfig
 from alerting.domain.views import NotificationKind
 
@@ -124,13 +124,13 @@ def flapping_context(
 
 def release_stable(
     session: Session,
-    channels_for: Callable[[Session, Alert, NotificationKind], list[str]],
+    channels_for: Callable[[Session, Alert], list[str]],
     *,
     batch: int = RELEASE_BATCH,
 ) -> list[tuple[str, uuid.UUID]]:
     """Tell the settled state of fingerprints quiet for their ``stable_for``; the
     notifications to deliver after commit. ``channels_for`` is routing's choice of channels."""
-    current = func.now()
+    current = now()
     rows = session.scalars(
         select(FlappingFingerprint)
         .where(FlappingFingerprint.release_at <= current)
@@ -152,9 +152,9 @@ def release_stable(
                 action="flapping_ended",
                 actor=ACTOR,
                 payload={"held": row.held, "fires": row.fires, "since": row.since.isoformat()},
-                routed_at=session.scalar(select(func.now())),
+                routed_at=current,
             )
-            for channel in channels_for(session, alert, kind):
+            for channel in channels_for(session, alert):
                 notification_id = add_notification(
                     session,
                     tenant_id=row.tenant_id,

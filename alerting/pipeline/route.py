@@ -231,9 +231,7 @@ def _mentions(matches: Iterable[RouteMatch]) -> dict[str, str]:
     return mentions
 
 
-def settled_channels(
-    session: Session, alert: Alert, kind: NotificationKind, box: SecretBox
-) -> list[str]:
+def settled_channels(session: Session, alert: Alert, box: SecretBox) -> list[str]:
     """Where a flapping alert's settled state is told: its routes' own channels."""
     tenant = load_tenant(session, alert.tenant_id, box).config
     return _channels(m for m in route_matches(alert, tenant) if m.group_by is None)

@@ -25,9 +25,7 @@ def group_flush() -> int:
     # Flapping alerts that have been quiet long enough: their settled state, once.
     box = SecretBox.from_settings(get_settings())
     with session_scope() as session:
-        settled = release_stable(
-            session, lambda s, alert, kind: settled_channels(s, alert, kind, box)
-        )
+        settled = release_stable(session, lambda s, alert: settled_channels(s, alert, box))
     for tenant_id, notification_id in settled:
         enqueue_deliver(tenant_id, notification_id, app=app)
     return len(result.digests)
