@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import redis
 import yaml
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
@@ -340,6 +341,15 @@ def clean(stack: Stack) -> Iterator[Stack]:
     yield stack
     if stack.worker.proc is not None and stack.worker.proc.poll() is not None:
         pytest.fail("the worker died during the test:\n" + stack.worker.log_tail())
+
+
+@pytest.fixture
+def web(clean: Stack) -> Iterator[TestClient]:
+    """The web app, in process, on the test services."""
+    from alerting.web.app import create_app
+
+    with TestClient(create_app()) as client:
+        yield client
 
 
 @contextlib.contextmanager

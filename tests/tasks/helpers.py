@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from alerting.db.repositories import create_api_key
 from alerting.db.session import session_scope
 from alerting.pipeline.queries import alert_details
 from tests.services import wait_for
@@ -37,3 +38,9 @@ def all_sent(found: dict[str, Any]) -> bool:
     return bool(found["notifications"]) and all(
         n["state"] == "sent" for n in found["notifications"]
     )
+
+
+def key_headers(tenant_id: str) -> dict[str, str]:
+    """Headers with a new API key of ``tenant_id``."""
+    with session_scope() as session:
+        return {"Authorization": f"Bearer {create_api_key(session, tenant_id)}"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,25 +12,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from alerting.db.models import Alert
-from alerting.db.repositories import create_api_key
 from alerting.db.session import session_scope
-from alerting.web.app import create_app
 from tests.conftest import Stack
 from tests.services import wait_for
+from tests.tasks.helpers import key_headers
 from tests.unit.test_alertmanager import am_alert, payload
 
 URL = "/api/v1/integrations/alertmanager/{}"
-
-
-@pytest.fixture
-def api(clean: Stack) -> Iterator[TestClient]:
-    with TestClient(create_app()) as client:
-        yield client
-
-
-def _key(tenant_id: str) -> dict[str, str]:
-    with session_scope() as session:
-        return {"Authorization": f"Bearer {create_api_key(session, tenant_id)}"}
 
 
 def stored(tenant_id: str = "tenant-a") -> list[Alert]:
@@ -49,10 +36,10 @@ def wait_stored(count: int, *, tenant_id: str = "tenant-a", timeout: float = 15)
     )
 
 
-def accepted(api: TestClient, metric_status: str) -> float:
+def accepted(web: TestClient, metric_status: str) -> float:
     found = re.search(
         rf'alerting_alertmanager_alerts_total{{status="{metric_status}",tenant="tenant-a"}} (\S+)',
-        api.get("/metrics").text,
+        web.get("/metrics").text,
     )
     return float(found.group(1)) if found else 0.0
 
@@ -61,11 +48,11 @@ def labelled(index: int, **labels: str) -> dict[str, Any]:
     return am_alert(index, labels={"alertname": "HighCPU", "instance": f"web-{index}", **labels})
 
 
-def test_a_batch_fires_then_resolves(api: TestClient, clean: Stack) -> None:
-    headers = _key("tenant-a")
-    before = accepted(api, "firing"), accepted(api, "resolved")
+def test_a_batch_fires_then_resolves(web: TestClient, clean: Stack) -> None:
+    headers = key_headers("tenant-a")
+    before = accepted(web, "firing"), accepted(web, "resolved")
     batch = payload(labelled(0, severity="error", env="staging"), labelled(1))
-    resp = api.post(URL.format("tenant-a"), headers=headers, json=batch)
+    resp = web.post(URL.format("tenant-a"), headers=headers, json=batch)
     assert resp.status_code == 202, resp.text
     body = resp.json()
     assert (body["firing"], body["resolved"], body["severity_defaulted"]) == (2, 0, 1)
@@ -85,13 +72,13 @@ def test_a_batch_fires_then_resolves(api: TestClient, clean: Stack) -> None:
     assert "CPU above 90% on web-0" in str(clean.sandbox.messages("#a-staging"))
     shown = str(clean.sandbox.messages("#a-alerts"))
     assert "CPU above 90% on web-1" in shown and "severity_defaulted" in shown
-    assert accepted(api, "firing") == before[0] + 2
+    assert accepted(web, "firing") == before[0] + 2
 
     ended = [
         {**alert, "status": "resolved", "endsAt": "2024-05-01T10:07:00Z"}
         for alert in batch["alerts"]
     ]
-    resp = api.post(
+    resp = web.post(
         URL.format("tenant-a"), headers=headers, json=payload(*ended, status="resolved")
     )
     assert resp.status_code == 202 and resp.json()["resolved"] == 2
@@ -106,20 +93,20 @@ def test_a_batch_fires_then_resolves(api: TestClient, clean: Stack) -> None:
         ),
         what="the resolutions posted",
     )
-    assert accepted(api, "resolved") == before[1] + 2
+    assert accepted(web, "resolved") == before[1] + 2
 
 
-def test_a_re_posted_batch_changes_nothing(api: TestClient, clean: Stack) -> None:
-    headers = _key("tenant-a")
+def test_a_re_posted_batch_changes_nothing(web: TestClient, clean: Stack) -> None:
+    headers = key_headers("tenant-a")
     batch = payload(labelled(0, severity="info"), labelled(1, severity="info"))
-    assert api.post(URL.format("tenant-a"), headers=headers, json=batch).status_code == 202
+    assert web.post(URL.format("tenant-a"), headers=headers, json=batch).status_code == 202
     wait_stored(2)
     wait_for(lambda: len(clean.sandbox.messages("#a-alerts")) == 2, what="two messages")
     # Alertmanager's repeat_interval, or its retry after a timeout: the very same post.
     for _ in range(2):
-        assert api.post(URL.format("tenant-a"), headers=headers, json=batch).status_code == 202
+        assert web.post(URL.format("tenant-a"), headers=headers, json=batch).status_code == 202
     later = payload(am_alert(9, labels={"alertname": "Later", "severity": "info"}))
-    assert api.post(URL.format("tenant-a"), headers=headers, json=later).status_code == 202
+    assert web.post(URL.format("tenant-a"), headers=headers, json=later).status_code == 202
     wait_stored(3)
     time.sleep(1.5)
     assert [a.count for a in stored()] == [1, 1, 1]
@@ -139,39 +126,39 @@ def test_a_re_posted_batch_changes_nothing(api: TestClient, clean: Stack) -> Non
     ],
 )
 def test_a_bad_batch_is_refused_whole(
-    api: TestClient, clean: Stack, change: dict[str, Any], field: str
+    web: TestClient, clean: Stack, change: dict[str, Any], field: str
 ) -> None:
-    headers = _key("tenant-a")
-    resp = api.post(URL.format("tenant-a"), headers=headers, json=payload(**change))
+    headers = key_headers("tenant-a")
+    resp = web.post(URL.format("tenant-a"), headers=headers, json=payload(**change))
     assert resp.status_code == 422, resp.text
     problems = resp.json()["problems"]
     assert any(p["field"].startswith(field) for p in problems), problems
     # The good alert before the bad one was not enqueued: only the next post's alert shows.
     later = payload(am_alert(9, labels={"alertname": "Later", "severity": "info"}))
-    assert api.post(URL.format("tenant-a"), headers=headers, json=later).status_code == 202
+    assert web.post(URL.format("tenant-a"), headers=headers, json=later).status_code == 202
     wait_stored(1)
     time.sleep(1)
     assert [a.alert_type for a in stored()] == ["Later"]
 
 
-def test_keys_and_tenants(api: TestClient) -> None:
+def test_keys_and_tenants(web: TestClient) -> None:
     batch = payload(am_alert(0))
-    assert api.post(URL.format("tenant-a"), json=batch).status_code == 401
+    assert web.post(URL.format("tenant-a"), json=batch).status_code == 401
     wrong = {"Authorization": "Bearer alk_not-a-key"}
-    assert api.post(URL.format("tenant-a"), json=batch, headers=wrong).status_code == 401
-    headers = _key("tenant-a")
+    assert web.post(URL.format("tenant-a"), json=batch, headers=wrong).status_code == 401
+    headers = key_headers("tenant-a")
     for other in ("tenant-b", "no-such-tenant"):
-        resp = api.post(URL.format(other), json=batch, headers=headers)
+        resp = web.post(URL.format(other), json=batch, headers=headers)
         assert resp.status_code == 403, resp.text
     time.sleep(1)
     assert stored("tenant-a") == [] and stored("tenant-b") == []
 
 
-def test_a_batch_of_300_is_taken_whole(api: TestClient, clean: Stack) -> None:
+def test_a_batch_of_300_is_taken_whole(web: TestClient, clean: Stack) -> None:
     # How fast it is answered is measured by the bench, not asserted here.
     clean.sandbox.configure(rate_limit=False)
-    headers = _key("tenant-a")
+    headers = key_headers("tenant-a")
     batch = payload(*(labelled(i, severity="warning") for i in range(300)))
-    resp = api.post(URL.format("tenant-a"), headers=headers, json=batch)
+    resp = web.post(URL.format("tenant-a"), headers=headers, json=batch)
     assert resp.status_code == 202 and resp.json()["firing"] == 300
     assert len(wait_stored(300, timeout=60)) == 300

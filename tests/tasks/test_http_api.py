@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
 
-from alerting.db.repositories import create_api_key
 from alerting.db.session import session_scope
-from alerting.web.app import create_app
 from tests.conftest import Stack
-from tests.tasks.helpers import all_sent, wait_details
+from tests.tasks.helpers import all_sent, key_headers, wait_details
 
 
-@pytest.fixture
-def api(clean: Stack) -> Iterator[TestClient]:
-    with TestClient(create_app()) as client:
-        yield client
-
-
-def _key(tenant_id: str) -> dict[str, str]:
-    with session_scope() as session:
-        return {"Authorization": f"Bearer {create_api_key(session, tenant_id)}"}
-
-
-def test_post_alert_is_delivered(api: TestClient, clean: Stack) -> None:
-    resp = api.post(
+def test_post_alert_is_delivered(web: TestClient, clean: Stack) -> None:
+    resp = web.post(
         "/api/v1/alerts",
-        headers=_key("tenant-a"),
+        headers=key_headers("tenant-a"),
         json={
             "alert_type": "latency_slo_burn",
             "severity": "error",
@@ -44,16 +28,16 @@ def test_post_alert_is_delivered(api: TestClient, clean: Stack) -> None:
     assert "<https://runbooks/x|Runbook>" in str(message["blocks"])
 
 
-def test_keys_are_required_and_stored_hashed(api: TestClient) -> None:
+def test_keys_are_required_and_stored_hashed(web: TestClient) -> None:
     body = {"alert_type": "x", "severity": "info", "message": "m"}
-    assert api.post("/api/v1/alerts", json=body).status_code == 401
+    assert web.post("/api/v1/alerts", json=body).status_code == 401
     assert (
-        api.post(
+        web.post(
             "/api/v1/alerts", json=body, headers={"Authorization": "Bearer alk_nope"}
         ).status_code
         == 401
     )
-    headers = _key("tenant-a")
+    headers = key_headers("tenant-a")
     key = headers["Authorization"].split()[1]
     with session_scope() as session:
         from sqlalchemy import text
@@ -62,14 +46,14 @@ def test_keys_are_required_and_stored_hashed(api: TestClient) -> None:
     assert all(key not in (row.key_hash, row.prefix) for row in stored)
 
 
-def test_a_revoked_key_is_refused(api: TestClient, clean: Stack) -> None:
+def test_a_revoked_key_is_refused(web: TestClient, clean: Stack) -> None:
     import subprocess
 
     from tests.services import cli
 
-    headers = _key("tenant-a")
+    headers = key_headers("tenant-a")
     body = {"alert_type": "x", "severity": "info", "message": "m"}
-    assert api.post("/api/v1/alerts", json=body, headers=headers).status_code == 202
+    assert web.post("/api/v1/alerts", json=body, headers=headers).status_code == 202
     prefix = headers["Authorization"].split()[1][:10]
     done = subprocess.run(
         cli("tenants", "revoke-key", "tenant-a", prefix),
@@ -78,12 +62,12 @@ def test_a_revoked_key_is_refused(api: TestClient, clean: Stack) -> None:
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    assert api.post("/api/v1/alerts", json=body, headers=headers).status_code == 401
+    assert web.post("/api/v1/alerts", json=body, headers=headers).status_code == 401
 
 
-def test_bad_input_names_the_field(api: TestClient) -> None:
-    headers = _key("tenant-a")
-    resp = api.post(
+def test_bad_input_names_the_field(web: TestClient) -> None:
+    headers = key_headers("tenant-a")
+    resp = web.post(
         "/api/v1/alerts",
         headers=headers,
         json={
@@ -97,12 +81,12 @@ def test_bad_input_names_the_field(api: TestClient) -> None:
     assert resp.status_code == 422
     fields = {p["field"] for p in resp.json()["problems"]}
     assert {"severity", "message", "labels.a", "colour"} <= fields
-    assert api.post("/api/v1/alerts", headers=headers, json=[1, 2]).status_code == 422
+    assert web.post("/api/v1/alerts", headers=headers, json=[1, 2]).status_code == 422
 
 
-def test_a_tenant_never_reads_or_writes_another_tenants_alerts(api: TestClient) -> None:
-    a, b = _key("tenant-a"), _key("tenant-b")
-    resp = api.post(
+def test_a_tenant_never_reads_or_writes_another_tenants_alerts(web: TestClient) -> None:
+    a, b = key_headers("tenant-a"), key_headers("tenant-b")
+    resp = web.post(
         "/api/v1/alerts",
         headers=a,
         json={"alert_type": "x", "severity": "info", "message": "secret-a"},
@@ -110,24 +94,24 @@ def test_a_tenant_never_reads_or_writes_another_tenants_alerts(api: TestClient) 
     event_id = resp.json()["id"]
     found = wait_details(event_id, all_sent)
     alert_id = found["alert"]["id"]
-    assert api.get(f"/api/v1/alerts/{alert_id}", headers=a).status_code == 200
+    assert web.get(f"/api/v1/alerts/{alert_id}", headers=a).status_code == 200
     for path in (f"/api/v1/alerts/{alert_id}", f"/api/v1/alerts/{event_id}"):
-        resp = api.get(path, headers=b)
+        resp = web.get(path, headers=b)
         assert resp.status_code == 404 and "secret-a" not in resp.text
-    assert api.post(f"/api/v1/alerts/{alert_id}/ack", headers=b).status_code == 404
-    assert api.post(f"/api/v1/alerts/{alert_id}/resolve", headers=b).status_code == 404
-    spoof = api.post(
+    assert web.post(f"/api/v1/alerts/{alert_id}/ack", headers=b).status_code == 404
+    assert web.post(f"/api/v1/alerts/{alert_id}/resolve", headers=b).status_code == 404
+    spoof = web.post(
         "/api/v1/alerts",
         headers=b,
         json={"tenant_id": "tenant-a", "alert_type": "x", "severity": "info", "message": "m"},
     )
     assert spoof.status_code == 403
-    ack = api.post(f"/api/v1/alerts/{alert_id}/ack", headers=a, json={"by": "alice"})
+    ack = web.post(f"/api/v1/alerts/{alert_id}/ack", headers=a, json={"by": "alice"})
     assert ack.status_code == 200 and ack.json()["status"] == "acknowledged"
 
 
-def test_metrics_are_exposed(api: TestClient) -> None:
-    resp = api.get("/metrics")
+def test_metrics_are_exposed(web: TestClient) -> None:
+    resp = web.get("/metrics")
     assert resp.status_code == 200
     assert "alerting_notifications_total" in resp.text
-    assert api.get("/healthz").json() == {"ok": True}
+    assert web.get("/healthz").json() == {"ok": True}

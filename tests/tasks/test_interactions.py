@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
-import pytest
 from fastapi.testclient import TestClient
 from slack_sdk.signature import SignatureVerifier
 
 from alerting import send_alert
-from alerting.web.app import create_app
 from tests.conftest import TEST_SIGNING_SECRET, Stack
 from tests.services import wait_for
 from tests.tasks.helpers import all_sent, wait_details
-
-
-@pytest.fixture
-def web(clean: Stack) -> Iterator[TestClient]:
-    with TestClient(create_app()) as client:
-        yield client
 
 
 def _click(

@@ -5,28 +5,18 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from alerting import SlackAlertManager, send_alert
-from alerting.db.repositories import create_api_key
 from alerting.db.session import session_scope
 from alerting.pipeline.silences import create_silence, expire_silence, parse_spec
-from alerting.web.app import create_app
 from tests.conftest import Stack
 from tests.services import cli, wait_for
-from tests.tasks.helpers import all_sent, details, wait_details
+from tests.tasks.helpers import all_sent, details, key_headers, wait_details
 from tests.tasks.test_interactions import _click
-
-
-@pytest.fixture
-def web(clean: Stack) -> Iterator[TestClient]:
-    with TestClient(create_app()) as client:
-        yield client
 
 
 def _silence(tenant_id: str, *matchers: str, duration: str = "1h") -> str:
@@ -246,13 +236,8 @@ def test_silence_cli(clean: Stack) -> None:
         assert expected in " ".join(done.stderr.split()), (expected, done.stderr)
 
 
-def _key(tenant_id: str) -> dict[str, str]:
-    with session_scope() as session:
-        return {"Authorization": f"Bearer {create_api_key(session, tenant_id)}"}
-
-
 def test_silences_http_api(web: TestClient, clean: Stack) -> None:
-    a, b = _key("tenant-a"), _key("tenant-b")
+    a, b = key_headers("tenant-a"), key_headers("tenant-b")
     body = {"matchers": ["alertname=http_*"], "duration": "30m", "comment": "deploy"}
     created = web.post("/api/v1/silences", json=body, headers=a)
     assert created.status_code == 201, created.text
