@@ -97,8 +97,3 @@ class SlackRateLimiter:
         )
         value = int(micros)
         return Reservation(abs(value) / 1e6, reserved=value >= 0)
-
-    def reset(self, tenant_id: str) -> None:
-        """Forget a tenant's buckets (tests, and an operator clearing a stuck backlog)."""
-        keys = list(self.client.scan_iter(f"{KEY_PREFIX}ch:{tenant_id}:*"))
-        self.client.delete(f"{KEY_PREFIX}t:{tenant_id}", *keys)

@@ -87,11 +87,10 @@ def _publish(count: int, seconds: float) -> tuple[float, float]:
     return time.monotonic() - started, probe_sent
 
 
-def _counts(stack: Stack) -> dict[str, Any]:
-    from sqlalchemy import create_engine
+def _counts() -> dict[str, Any]:
+    from alerting.db.session import get_engine
 
-    engine = create_engine(stack.postgres_url.replace("postgresql://", "postgresql+psycopg2://"))
-    with engine.connect() as conn:
+    with get_engine().connect() as conn:
         row = conn.execute(
             text(
                 """
@@ -110,7 +109,6 @@ def _counts(stack: Stack) -> dict[str, Any]:
             ),
             {"t": STORM_TENANT_ID},
         ).one()
-    engine.dispose()
     return dict(row._mapping)
 
 
@@ -124,7 +122,7 @@ def measure_storm(stack: Stack, alerts: int, seconds: float, log: Log) -> StormR
     publish_seconds, probe_sent = _publish(alerts, seconds)
 
     def settled() -> dict[str, Any] | None:
-        counts = _counts(stack)
+        counts = _counts()
         done = counts["stored"] == alerts and counts["accounted"] == alerts
         return counts if done and counts["unsent"] == 0 else None
 
