@@ -16,12 +16,13 @@ __all__ = [
     "SlackEscalationManager",
     "SlackTemplateEngine",
     "SlackWebhookHandler",
+    "SyncSlackAlertManager",
     "send_alert",
 ]
 
 if TYPE_CHECKING:
     from alerting.domain.routing import SlackChannelRouter
-    from alerting.manager import SlackAlertManager
+    from alerting.manager import SlackAlertManager, SyncSlackAlertManager
     from alerting.pipeline.escalation import SlackEscalationManager
     from alerting.producer import send_alert
     from alerting.slack.client import SlackWebhookHandler
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "send_alert": "alerting.producer",
     "SlackAlertManager": "alerting.manager",
+    "SyncSlackAlertManager": "alerting.manager",
     "SlackChannelRouter": "alerting.domain.routing",
     "SlackWebhookHandler": "alerting.slack.client",
     "SlackAlertFormatter": "alerting.slack.formatter",

@@ -14,8 +14,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from alerting.cli_errors import AlertingGroup, fail, set_debug
 from alerting.domain.errors import AlertingError, InvalidInput
 from alerting.settings import get_settings
+from alerting.terminal import inert, inert_str
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
@@ -23,8 +25,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False)
-    sys.exit(code)
+    fail(message, code)
 
 
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
@@ -37,9 +38,26 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     return out
 
 
-@click.group()
-def main() -> None:
-    """Multi-tenant Slack alerting on Celery."""
+@click.group(cls=AlertingGroup)
+@click.option("--debug", is_flag=True, help="Show the Python traceback of a failure.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Multi-tenant Slack alerting on Celery.
+
+    Services: POSTGRES_URL and REDIS_URL, when set. When they are unset, every command but `up`
+    uses the ones a running `alerting up` (or `make run`) of this folder recorded in
+    .alerting/services.json, so a second terminal needs nothing exported.
+
+    Exit codes: 0 done, 1 the operation failed, 2 bad input (options, values, unknown tenant),
+    3 PostgreSQL or Redis missing or not answering, 130 interrupted. A failure is one line on
+    stderr; `alerting --debug <command>` shows its traceback.
+    """
+    set_debug(debug)
+    if ctx.invoked_subcommand != "up":
+        from alerting.local_stack import use_running_stack
+
+        if use_running_stack(get_settings().data_dir) is not None:
+            get_settings.cache_clear()
 
 
 # --- running the stack -----------------------------------------------------------------
@@ -84,7 +102,7 @@ def worker(
     known = known_tenants()
     unknown = sorted(only - set(known))
     if unknown:
-        err_console.print(f"[yellow]warning:[/yellow] tenants not synced yet: {', '.join(unknown)}")
+        click.echo(inert_str(f"warning: tenants not synced yet: {', '.join(unknown)}"), err=True)
     queues = spec.queues(known)
     name = "shared" if spec.shared else "tenants-" + "-".join(sorted(only))
     # The pid keeps node names unique when several pools run on one host.
@@ -194,6 +212,9 @@ def send(
         fields["environment"] = environment
     if idempotency_key:
         fields["idempotency_key"] = idempotency_key
+    from alerting.tenant_check import refuse_unknown_tenant
+
+    refuse_unknown_tenant(tenant_id, option="--tenant")
     try:
         result = send_alert.delay(**fields)
     except InvalidInput as exc:
@@ -203,9 +224,9 @@ def send(
 
 
 def _lifecycle(action: str, alert_id: str, by: str) -> None:
-    from alerting.manager import SlackAlertManager
+    from alerting.manager import SyncSlackAlertManager
 
-    manager = SlackAlertManager()
+    manager = SyncSlackAlertManager(ingest_wait=0)
     try:
         state = (manager.acknowledge if action == "ack" else manager.resolve)(alert_id, by=by)
     except AlertingError as exc:
@@ -262,34 +283,38 @@ def alerts_show(alert_id: str, as_json: bool) -> None:
         return
     a = details["alert"]
     console.print(
-        f"[bold]{a['alert_type']}[/bold] {a['severity']} · {a['status']} · tenant {a['tenant_id']}"
+        inert(f"{a['alert_type']} {a['severity']} · {a['status']} · tenant {a['tenant_id']}")
     )
     console.print(
         f"id {a['id']} · count {a['count']} · "
         f"first {a['first_seen_at']} · last {a['last_seen_at']}",
         highlight=False,
     )
-    console.print(a["message"], highlight=False, markup=False)
+    console.print(inert(a["message"]), highlight=False)
     if a["labels"]:
         console.print(
-            "labels: " + ", ".join(f"{k}={v}" for k, v in a["labels"].items()),
+            inert("labels: " + ", ".join(f"{k}={v}" for k, v in a["labels"].items())),
             highlight=False,
-            markup=False,
         )
     table = Table("kind", "channel", "state", "attempts", "error", "sent at", title="Notifications")
     for n in details["notifications"]:
         table.add_row(
-            n["kind"],
-            n["channel"],
-            n["state"],
+            inert(n["kind"]),
+            inert(n["channel"]),
+            inert(n["state"]),
             str(n["attempts"]),
-            n["last_error"] or "",
-            n["sent_at"] or "",
+            inert(n["last_error"] or ""),
+            inert(n["sent_at"] or ""),
         )
     console.print(table)
     trail = Table("at", "actor", "action", "detail", title="Audit trail")
     for e in details["audit"]:
-        trail.add_row(e["at"], e["actor"], e["action"], json.dumps(e["detail"], ensure_ascii=False))
+        trail.add_row(
+            inert(e["at"]),
+            inert(e["actor"]),
+            inert(e["action"]),
+            inert(json.dumps(e["detail"], ensure_ascii=False)),
+        )
     console.print(trail)
 
 
@@ -307,13 +332,18 @@ def alerts_list(tenant_id: str | None, status: str | None, limit: int) -> None:
     table = Table("id", "tenant", "type", "severity", "status", "count", "last seen")
     for a in rows:
         table.add_row(
-            a["id"],
-            a["tenant_id"],
-            a["alert_type"],
-            a["severity"],
-            a["status"],
-            str(a["count"]),
-            a["last_seen_at"],
+            *(
+                inert(value)
+                for value in (
+                    a["id"],
+                    a["tenant_id"],
+                    a["alert_type"],
+                    a["severity"],
+                    a["status"],
+                    a["count"],
+                    a["last_seen_at"],
+                )
+            )
         )
     console.print(table)
 
@@ -335,7 +365,7 @@ def _load_dir(directory: Path | None) -> list[Any]:
     )
     for problem in problems:
         for field, reason in problem.problems:
-            err_console.print(f"{problem.where}: {field}: {reason}", highlight=False, markup=False)
+            click.echo(inert_str(f"{problem.where}: {field}: {reason}"), err=True)
     if problems:
         sys.exit(1)
     return found
@@ -450,7 +480,7 @@ def routes_test(
         )
     except InvalidInput as exc:
         for field, reason in exc.problems:
-            err_console.print(f"{exc.where}: {field}: {reason}", highlight=False, markup=False)
+            click.echo(inert_str(f"{exc.where}: {field}: {reason}"), err=True)
         sys.exit(1)
     except AlertingError as exc:
         _fail(f"{exc} (tenants directory {settings.tenants_dir})")
@@ -459,7 +489,7 @@ def routes_test(
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
         return
     for line in describe(result):
-        click.echo(line)
+        click.echo(inert_str(line))
 
 
 # --- on-call ---------------------------------------------------------------------------
@@ -506,9 +536,7 @@ def oncall_who(
     for problem in problems:
         if Path(problem.where).stem == tenant_id or problem.where.endswith("(directory)"):
             for field, reason in problem.problems:
-                err_console.print(
-                    f"{problem.where}: {field}: {reason}", highlight=False, markup=False
-                )
+                click.echo(inert_str(f"{problem.where}: {field}: {reason}"), err=True)
             sys.exit(1)
     tenant = next((t for t in found if t.tenant_id == tenant_id), None)
     if tenant is None:
@@ -534,12 +562,12 @@ def oncall_who(
         shift = who_is_on_call(schedule, instant)
         day = schedule.handoff_day or schedule.start.strftime("%A").lower()
         every = "daily" if schedule.handoff == "daily" else f"weekly on {day}"
-        click.echo(f"{name} ({schedule.timezone}, {every} at {schedule.handoff_time})")
+        click.echo(inert_str(f"{name} ({schedule.timezone}, {every} at {schedule.handoff_time})"))
         who = shift.user or "nobody (the rotation has not started)"
-        click.echo(f"  on call  {who}{' (override)' if shift.override else ''}")
+        click.echo(inert_str(f"  on call  {who}{' (override)' if shift.override else ''}"))
         click.echo(f"  since    {_shown(shift.since)}")
         click.echo(f"  until    {_shown(shift.until)}")
-        click.echo(f"  next     {shift.next_user or '-'}")
+        click.echo(inert_str(f"  next     {shift.next_user or '-'}"))
 
 
 # --- templates -------------------------------------------------------------------------
@@ -594,7 +622,7 @@ def templates_render(
         _fail(str(exc), 2)
         return
     click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
-    click.echo("\n--- preview ---\n" + preview)
+    click.echo("\n--- preview ---\n" + inert_str(preview))
     if post_channel:
         from alerting.template_tools import post_sample
 
@@ -611,7 +639,7 @@ def templates_check() -> None:
 
     problems = SlackTemplateEngine(get_settings().tenants_dir).check()
     for problem in problems:
-        click.echo(str(problem), err=True)
+        click.echo(inert_str(problem), err=True)
     if problems:
         sys.exit(1)
     click.echo("all templates valid in en, fr, de")
@@ -682,6 +710,9 @@ def silence_add(
         _fail(_silence_problem(exc), 2)
         return
     except UnknownTenant as exc:
+        from alerting.tenant_check import refuse_unknown_tenant
+
+        refuse_unknown_tenant(exc.tenant_id, option="--tenant")
         _fail(str(exc), 2)
         return
     click.echo(silence_id)
@@ -704,18 +735,26 @@ def silence_list(tenant_id: str, include_all: bool) -> None:
                 for s in list_silences(session, tenant_id, include_expired=include_all)
             ]
     except UnknownTenant as exc:
+        from alerting.tenant_check import refuse_unknown_tenant
+
+        refuse_unknown_tenant(exc.tenant_id, option="--tenant")
         _fail(str(exc), 2)
         return
     table = Table("id", "matchers", "start", "end", "author", "comment", "state")
     for s in rows:
         table.add_row(
-            s["id"],
-            ", ".join(s["matchers"]),
-            s["starts_at"],
-            s["expired_at"] or s["ends_at"],
-            s["created_by"],
-            s["comment"],
-            s["state"],
+            *(
+                inert(value)
+                for value in (
+                    s["id"],
+                    ", ".join(s["matchers"]),
+                    s["starts_at"],
+                    s["expired_at"] or s["ends_at"],
+                    s["created_by"],
+                    s["comment"],
+                    s["state"],
+                )
+            )
         )
     console.print(table)
 

@@ -15,6 +15,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from alerting.domain.tenants import SLACK_WEBHOOK_HOST
 
 
+class MissingSetting(RuntimeError):
+    """A service the command needs is not configured (its URL is unset)."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
 
@@ -97,7 +101,7 @@ class Settings(BaseSettings):
 
     def require_postgres_url(self) -> str:
         if not self.postgres_url:
-            raise RuntimeError(
+            raise MissingSetting(
                 "POSTGRES_URL is not set: export it, or start the stack with `alerting up`, "
                 "which starts an embedded PostgreSQL"
             )
@@ -105,7 +109,7 @@ class Settings(BaseSettings):
 
     def require_redis_url(self) -> str:
         if not self.redis_url:
-            raise RuntimeError(
+            raise MissingSetting(
                 "REDIS_URL is not set: export it, or start the stack with `alerting up`, "
                 "which starts an embedded Redis"
             )

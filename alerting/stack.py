@@ -34,12 +34,15 @@ def run_stack(*, sandbox: bool | None, concurrency: int) -> int:
     from alerting.db.migrate import upgrade
     from alerting.domain.tenants import load_tenants_dir
     from alerting.embedded import ensure_services
+    from alerting.local_stack import forget_stack, record_stack
     from alerting.tenants_sync import sync_tenants
 
     settings = get_settings()
     data_dir = settings.data_dir.resolve()
     postgres_url, redis_url, services = ensure_services(settings, data_dir)
     try:
+        # The CLI in another terminal of this folder uses these when its URLs are unset.
+        record_stack(data_dir, postgres_url=postgres_url, redis_url=redis_url)
         env = dict(os.environ)
         env.update(POSTGRES_URL=postgres_url, REDIS_URL=redis_url)
         env["ALERTING_SECRET_KEY"] = _secret_key(settings, data_dir)
@@ -106,10 +109,11 @@ def run_stack(*, sandbox: bool | None, concurrency: int) -> int:
         table.add_row("tenants", f"{len(tenants)} ({created} new, {updated} updated)")
         console.print(table)
         console.print(
-            f"Send one:  REDIS_URL={redis_url} alerting send --tenant "
+            f"Send one (from another terminal, in {Path.cwd()}):  {_cli_path()} send --tenant "
             f"{tenants[0].tenant_id if tenants else 'T'} --type high_cpu --severity critical "
             "--message 'CPU > 95%'",
             highlight=False,
+            markup=False,
         )
         console.print("Ctrl-C stops everything; data is kept in " + str(data_dir), highlight=False)
 
@@ -120,7 +124,19 @@ def run_stack(*, sandbox: bool | None, concurrency: int) -> int:
         manager.loop()
         return int(manager.returncode or 0)
     finally:
+        forget_stack(data_dir)
         services.stop()
+
+
+def _cli_path() -> str:
+    """How to run ``alerting`` from a new terminal, where the virtualenv may not be active."""
+    # The script next to this interpreter, by path: a new terminal has not activated the
+    # virtualenv (`make run` does not either), so a bare `alerting` may not be found there.
+    script = Path(sys.executable).parent / "alerting"
+    try:
+        return _quote(str(script.relative_to(Path.cwd())))
+    except ValueError:
+        return _quote(str(script))
 
 
 def _quote(part: str) -> str:

@@ -148,9 +148,9 @@ def _wait_sandbox(
 
 
 def _acknowledge(mode: Mode, alert_ids: Sequence[uuid.UUID]) -> None:
-    from alerting.manager import SlackAlertManager
+    from alerting.manager import SyncSlackAlertManager
 
-    manager = SlackAlertManager()
+    manager = SyncSlackAlertManager()
 
     def ack(alert_id: uuid.UUID) -> bool:
         state = manager.acknowledge(alert_id, by="bench", tenant_id=mode.tenant_id)

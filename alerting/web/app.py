@@ -156,9 +156,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def _lifecycle(
         action: str, alert_id: str, who: Caller, body: ActionBody | None
     ) -> dict[str, Any]:
-        from alerting.manager import SlackAlertManager
+        from alerting.manager import SyncSlackAlertManager
 
-        manager = SlackAlertManager(settings)
+        # An unknown id answers 404 at once; HTTP clients retry as they see fit.
+        manager = SyncSlackAlertManager(settings, ingest_wait=0)
         by = (body.by if body and body.by else None) or who.actor
         change = manager.acknowledge if action == "acknowledge" else manager.resolve
         state = change(alert_id, by=by, tenant_id=who.tenant_id)

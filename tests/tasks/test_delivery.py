@@ -82,13 +82,13 @@ def test_missing_channel_goes_to_the_fallback_channel(clean: Stack) -> None:
 
 
 def test_follow_ups_of_a_rerouted_alert_go_where_it_was_announced(clean: Stack) -> None:
-    from alerting import SlackAlertManager
+    from alerting import SyncSlackAlertManager
 
     clean.sandbox.configure(rate_limit=False)
     clean.sandbox.channel_state("#a-alerts", "missing")
     result = send_alert.delay(tenant_id="tenant-a", alert_type="x", severity="error", message="m")
     wait_details(result.id, lambda d: states(d) == {"#a-alerts": "rerouted", "#a-fallback": "sent"})
-    SlackAlertManager().acknowledge(result.id, by="alice")
+    SyncSlackAlertManager().acknowledge(result.id, by="alice")
     found = wait_details(
         result.id,
         lambda d: any(

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from alerting import SlackAlertManager, send_alert
+from alerting import SyncSlackAlertManager, send_alert
 from alerting.domain.errors import InvalidInput
 from tests.conftest import TEST_TENANTS, Stack
 from tests.services import wait_for
@@ -99,7 +99,7 @@ def test_acknowledging_stops_the_climb(clean: Stack, beat: None) -> None:
         tenant_id="tenant-a", alert_type="x", severity="critical", message="m"
     ).id
     wait_details(event_id, lambda d: _escalated(d) == [("#a-dev", "sent")], timeout=10)
-    SlackAlertManager().acknowledge(event_id, by="alice")
+    SyncSlackAlertManager().acknowledge(event_id, by="alice")
     time.sleep(4.0)
     found = details(event_id)
     assert found is not None
@@ -114,7 +114,7 @@ def test_setup_escalation_with_inline_levels(clean: Stack, beat: None) -> None:
         tenant_id="tenant-b", alert_type="x", severity="info", message="m"
     ).id
     wait_details(event_id, all_sent)
-    manager = SlackAlertManager()
+    manager = SyncSlackAlertManager()
     with pytest.raises(InvalidInput, match=r"levels\.0\.delay"):
         manager.setup_escalation(event_id, escalation_levels=[{"delay": -5, "channels": ["#b-x"]}])
     with pytest.raises(InvalidInput, match="no policy named 'nope'"):

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from alerting import SlackAlertManager, send_alert
+from alerting import SyncSlackAlertManager, send_alert
 from alerting.db.models import AlertGroup, AlertGroupMember
 from alerting.db.session import session_scope
 from tests.conftest import Stack
@@ -79,7 +79,7 @@ def test_late_members_and_resolutions_come_in_the_next_digest(clean: Stack, flus
     second = _texts(clean.sandbox.messages("#a-grouped")[1])
     assert "4 alerts firing" in second
 
-    manager = SlackAlertManager()
+    manager = SyncSlackAlertManager()
     for event_id in [*first, late]:
         alert_id = _alert_id(event_id)
         manager.resolve(alert_id, by="carol")

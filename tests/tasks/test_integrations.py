@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from alerting import SlackAlertManager, send_alert
+from alerting import SyncSlackAlertManager, send_alert
 from alerting.db.models import Alert, IntegrationCall
 from alerting.db.session import session_scope
 from alerting.pipeline.lifecycle import find_alert
@@ -68,7 +68,7 @@ def _paged(stack: Stack, message: str = "api down") -> str:
         ).id
     )
     wait_details(event_id, all_sent)
-    SlackAlertManager().setup_escalation(event_id, escalation_policy="paged")
+    SyncSlackAlertManager().setup_escalation(event_id, escalation_policy="paged")
     return event_id
 
 
@@ -108,7 +108,7 @@ def test_level_pages_once_and_follows_the_alert(clean: Stack, beat: None) -> Non
             incident["sys_id"],
         )
 
-    SlackAlertManager().acknowledge(event_id, by="alice")
+    SyncSlackAlertManager().acknowledge(event_id, by="alice")
     _settled(
         event_id,
         {
@@ -131,7 +131,7 @@ def test_level_pages_once_and_follows_the_alert(clean: Stack, beat: None) -> Non
     assert incident["number"] in str(ack_message["blocks"])
     assert "ServiceNow incident" in str(ack_message["blocks"])
 
-    SlackAlertManager().resolve(event_id, by="bob")
+    SyncSlackAlertManager().resolve(event_id, by="bob")
     _settled(
         event_id,
         {
@@ -158,8 +158,8 @@ def test_an_alert_never_paged_sends_nothing(clean: Stack, beat: None) -> None:
         send_alert.delay(tenant_id="tenant-a", alert_type="x", severity="info", message="m").id
     )
     wait_details(event_id, all_sent)
-    SlackAlertManager().acknowledge(event_id, by="alice")
-    SlackAlertManager().resolve(event_id, by="alice")
+    SyncSlackAlertManager().acknowledge(event_id, by="alice")
+    SyncSlackAlertManager().resolve(event_id, by="alice")
     time.sleep(1.5)
     assert _calls(event_id) == {}
     assert clean.sandbox.integrations()["pagerduty"] == []
@@ -193,7 +193,7 @@ def test_400_is_dead_with_its_reason_and_not_retried(clean: Stack, beat: None) -
     time.sleep(2.0)
     assert len(_pd_events(clean)) == 1, "a 400 is never retried"
     # PagerDuty never got the alert: acknowledging it goes to ServiceNow only.
-    SlackAlertManager().acknowledge(event_id, by="alice")
+    SyncSlackAlertManager().acknowledge(event_id, by="alice")
     _settled(
         event_id,
         {
@@ -216,7 +216,7 @@ def test_acknowledge_waits_for_a_trigger_still_retrying(clean: Stack, beat: None
     clean.sandbox.integration_fault("pagerduty", [429], retry_after=3)
     event_id = _paged(clean)
     wait_for(lambda: _pd_events(clean, 429), timeout=15, what="the first, refused trigger")
-    SlackAlertManager().acknowledge(event_id, by="alice")
+    SyncSlackAlertManager().acknowledge(event_id, by="alice")
     time.sleep(1.0)
     calls = _calls(event_id)
     assert calls[("pagerduty", "trigger")]["state"] == "retrying"
@@ -244,7 +244,7 @@ def test_routing_keys_and_passwords_never_leak(clean: Stack, beat: None) -> None
     log_offset = clean.worker.log_size()
     event_id = _paged(clean)
     _settled(event_id, {("pagerduty", "trigger"): "sent", ("servicenow", "trigger"): "sent"})
-    SlackAlertManager().resolve(event_id, by="alice")
+    SyncSlackAlertManager().resolve(event_id, by="alice")
     _settled(
         event_id,
         {

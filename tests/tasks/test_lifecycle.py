@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from alerting import SlackAlertManager, send_alert
+from alerting import SlackAlertManager, SyncSlackAlertManager, send_alert
 from alerting.pipeline.lifecycle import AlertNotFound, InvalidTransition
 from tests.conftest import Stack
 from tests.services import cli
@@ -24,7 +24,7 @@ def test_acknowledge_then_resolve_notify_the_same_channels(clean: Stack) -> None
         tenant_id="tenant-a", alert_type="service_down", severity="critical", message="api down"
     ).id
     wait_details(event_id, all_sent)
-    manager = SlackAlertManager()
+    manager = SyncSlackAlertManager()
     state = manager.acknowledge(event_id, by="alice")
     assert (state.status, state.changed) == ("acknowledged", True)
     assert manager.acknowledge(event_id, by="bob").changed is False
@@ -78,20 +78,33 @@ def test_resolution_of_nothing_is_recorded_and_silent(clean: Stack) -> None:
 
 
 def test_the_original_async_api(clean: Stack) -> None:
-    async def main() -> tuple[str, str]:
-        manager = SlackAlertManager()
-        event_id = await manager.send_alert(
+    manager = SlackAlertManager()
+    # From plain code, asyncio.run drives each method like any coroutine.
+    event_id = asyncio.run(
+        manager.send_alert(
             tenant_id="tenant-a",
             alert_type="high_cpu",
-            severity="critical",
+            # Not critical: tenant-a's critical alerts start an escalation of their own.
+            severity="warning",
             message="Utilisation CPU > 95%",
+        )
+    )
+
+    async def main() -> tuple[str | None, str]:
+        # The id send_alert returned, at once: the manager waits for the worker to store it.
+        escalation_id = await manager.setup_escalation(
+            event_id, escalation_levels=[{"delay": 3600, "channels": ["#a-critical"]}]
         )
         await asyncio.to_thread(wait_details, event_id, all_sent)
         state = await manager.acknowledge(event_id, by="async-user")
-        return event_id, state.status
+        return escalation_id, state.status
 
-    _, status = asyncio.run(main())
+    escalation_id, status = asyncio.run(main())
+    assert escalation_id
     assert status == "acknowledged"
+    found = details(event_id)
+    assert found is not None
+    assert "escalation.started" in [e["action"] for e in found["audit"]]
 
 
 def test_cli_send_ack_resolve_show(clean: Stack) -> None:
@@ -156,6 +169,6 @@ def test_cli_send_ack_resolve_show(clean: Stack) -> None:
 
 def test_unknown_alert(clean: Stack) -> None:
     with pytest.raises(AlertNotFound):
-        SlackAlertManager().resolve("not-an-id", by="x")
+        SyncSlackAlertManager().resolve("not-an-id", by="x")
     with pytest.raises(ValueError, match="by:"):
-        SlackAlertManager().resolve("not-an-id", by=" ")
+        SyncSlackAlertManager().resolve("not-an-id", by=" ")

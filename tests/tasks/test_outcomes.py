@@ -108,7 +108,7 @@ def test_channel_errors_go_to_the_fallback_channel(clean: Stack, error: str) -> 
 def test_gone_thread_keeps_the_updated_message(clean: Stack) -> None:
     """``thread_not_found`` on a follow-up's reply: the message itself is up to date, done.
     (``message_not_found`` on an update: see test_web_api's deleted message.)"""
-    from alerting import SlackAlertManager
+    from alerting import SyncSlackAlertManager
 
     clean.sandbox.configure(rate_limit=False)
     event_id = send_alert.delay(
@@ -116,7 +116,7 @@ def test_gone_thread_keeps_the_updated_message(clean: Stack) -> None:
     ).id
     wait_details(event_id, _final)
     clean.sandbox.fault("#w-alerts", errors=["thread_not_found"])
-    SlackAlertManager().acknowledge(event_id, by="alice")
+    SyncSlackAlertManager().acknowledge(event_id, by="alice")
     found = wait_details(event_id, lambda d: len(d["notifications"]) == 2 and _final(d))
     assert [n["state"] for n in found["notifications"]] == ["sent", "sent"]
     (message,) = clean.sandbox.messages("#w-alerts")

@@ -7,7 +7,7 @@ import subprocess
 import yaml
 from sqlalchemy import text
 
-from alerting import SlackAlertManager, send_alert
+from alerting import SyncSlackAlertManager, send_alert
 from alerting.db.session import session_scope
 from tests.conftest import TEST_TENANTS, Stack
 from tests.services import cli
@@ -30,8 +30,8 @@ def test_secrets_never_leave_their_encrypted_column(clean: Stack) -> None:
     # Failures too: Slack's errors are recorded, never the credentials they were sent with.
     clean.sandbox.fault("#w-alerts", errors=["token_revoked"])
     clean.sandbox.fault("#b-alerts", responses=[500])
-    SlackAlertManager().acknowledge(ids[0], by="alice")
-    SlackAlertManager().acknowledge(ids[1], by="alice")
+    SyncSlackAlertManager().acknowledge(ids[0], by="alice")
+    SyncSlackAlertManager().acknowledge(ids[1], by="alice")
     wait_details(ids[0], lambda d: any(n["state"] == "dead" for n in d["notifications"]))
     wait_details(ids[1], lambda d: len(d["notifications"]) == 2 and all_sent(d), timeout=30)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from alerting import SlackAlertManager, send_alert
+from alerting import SyncSlackAlertManager, send_alert
 from alerting.db.session import session_scope
 from alerting.pipeline.silences import create_silence, expire_silence, parse_spec
 from tests.conftest import Stack
@@ -124,7 +124,7 @@ def test_a_silence_pauses_a_running_escalation_at_its_level(clean: Stack, beat: 
     silence_id = _silence("tenant-a", "alertname=db_down")
     event_id = _fire("tenant-a", "db_down", "critical")
     wait_details(event_id, lambda d: _muted(d))
-    SlackAlertManager().setup_escalation(event_id, escalation_policy="fast")
+    SyncSlackAlertManager().setup_escalation(event_id, escalation_policy="fast")
     time.sleep(4.0)  # both levels are due by now
     found = details(event_id)
     assert found is not None and found["notifications"] == []
@@ -168,7 +168,7 @@ def test_a_down_cluster_mutes_its_own_nodes_warnings_only(clean: Stack) -> None:
     assert _muted(wait_details(other, all_sent)) == []
     assert _muted(wait_details(louder, all_sent)) == []
     # Once the cluster is back, the node's next warning is heard.
-    SlackAlertManager().resolve(cluster, by="ops")
+    SyncSlackAlertManager().resolve(cluster, by="ops")
     _fire("tenant-a", "node_cpu", "warning", labels={"cluster": "eu-1", "node": "n1"})
     wait_details(same, all_sent, what="the node warning announced")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from alerting import SlackAlertManager, send_alert
+from alerting import SyncSlackAlertManager, send_alert
 from tests.conftest import Stack
 from tests.services import wait_for
 from tests.tasks.helpers import all_sent, wait_details
@@ -61,7 +61,7 @@ def test_one_message_per_alert_updated_in_place_with_its_story_in_the_thread(cle
         what="the root message to show the count of 4",
     )
 
-    manager = SlackAlertManager()
+    manager = SyncSlackAlertManager()
     manager.acknowledge(first, by="alice")
     wait_for(
         lambda: any(
@@ -97,7 +97,7 @@ def test_a_critical_alert_firing_again_after_resolution_answers_in_the_old_threa
     first = send_alert.delay(**fields, message="disk 99%").id
     wait_details(first, all_sent)
     root = _top_level(clean, "#w-alerts")[0]
-    SlackAlertManager().resolve(first, by="carol")
+    SyncSlackAlertManager().resolve(first, by="carol")
     wait_for(lambda: len(_replies(clean, "#w-alerts", root["ts"])) == 1, what="the resolution")
     again = send_alert.delay(**fields, message="disk 99% again").id
     found = wait_details(again, all_sent)
@@ -107,7 +107,7 @@ def test_a_critical_alert_firing_again_after_resolution_answers_in_the_old_threa
     assert refired["reply_broadcast"] is True and "disk 99% again" in refired["text"]
     assert found["alert"]["id"] != wait_details(first, all_sent)["alert"]["id"]
     # Its own follow-ups now update the re-fired message.
-    SlackAlertManager().acknowledge(again, by="dave")
+    SyncSlackAlertManager().acknowledge(again, by="dave")
     wait_for(
         lambda: any(
             m["ts"] == refired["ts"] and m["edits"] for m in clean.sandbox.messages("#w-alerts")
@@ -124,7 +124,7 @@ def test_a_deleted_message_is_posted_again(clean: Stack) -> None:
     wait_details(first, all_sent)
     (original,) = clean.sandbox.messages("#w-alerts")
     clean.sandbox.delete_message("#w-alerts", original["ts"])
-    SlackAlertManager().acknowledge(first, by="erin")
+    SyncSlackAlertManager().acknowledge(first, by="erin")
     found = wait_details(first, lambda d: len(d["notifications"]) == 2 and all_sent(d))
     tops = _top_level(clean, "#w-alerts")
     assert len(tops) == 1 and "Acknowledged by erin" in tops[-1]["text"]
