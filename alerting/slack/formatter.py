@@ -160,12 +160,19 @@ class SlackAlertFormatter:
     ) -> str:
         """The line a follow-up adds to the alert's thread (Web API mode)."""
         tr = translator(locale)
+        # Who acted is left out when unknown (a producer's resolution), never shown as "?".
         if kind is NotificationKind.ACKNOWLEDGED:
-            who = _escape(alert.acknowledged_by or "?")
+            if not alert.acknowledged_by:
+                return ":eyes: " + tr.gettext("Acknowledged")
+            who = _escape(alert.acknowledged_by)
             return ":eyes: " + tr.gettext("Acknowledged by %(who)s", who=who)
         if kind is NotificationKind.RESOLVED:
-            who = _escape(alert.resolved_by or "?")
             after = tr.duration((alert.resolved_at or alert.last_seen_at) - alert.first_seen_at)
+            if not alert.resolved_by:
+                return ":white_check_mark: " + tr.gettext(
+                    "Resolved after %(duration)s", duration=after
+                )
+            who = _escape(alert.resolved_by)
             return ":white_check_mark: " + tr.gettext(
                 "Resolved by %(who)s after %(duration)s", who=who, duration=after
             )
@@ -214,8 +221,10 @@ class SlackAlertFormatter:
     ) -> str:
         severity = tr.gettext(alert.severity.value.upper())
         base = f"{severity} {rendered.title}"
+        if kind is NotificationKind.ACKNOWLEDGED and not alert.acknowledged_by:
+            return f":eyes: {tr.gettext('Acknowledged')}: {base}"
         if kind is NotificationKind.ACKNOWLEDGED:
-            who = alert.acknowledged_by or "?"
+            who = alert.acknowledged_by
             return f":eyes: {tr.gettext('Acknowledged by %(who)s', who=who)}: {base}"
         if kind is NotificationKind.RESOLVED:
             return f":white_check_mark: {tr.gettext('Resolved')}: {base}"
@@ -228,13 +237,16 @@ class SlackAlertFormatter:
     ) -> list[MarkdownTextObject]:
         values: dict[str, tuple[str, str]] = {
             "tenant": (tr.gettext("Tenant"), _escape(alert.tenant_name)),
-            "environment": (tr.gettext("Environment"), _escape(alert.environment or "—")),
             "type": (tr.gettext("Type"), _escape(alert.alert_type)),
             "count": (tr.gettext("Count"), tr.number(alert.count)),
             "first_seen": (tr.gettext("First seen"), tr.datetime(alert.first_seen_at)),
             "last_seen": (tr.gettext("Last seen"), tr.datetime(alert.last_seen_at)),
-            "source": (tr.gettext("Source"), _escape(alert.source or "—")),
         }
+        # A field without a value is left out, never shown with a placeholder.
+        if alert.environment:
+            values["environment"] = (tr.gettext("Environment"), _escape(alert.environment))
+        if alert.source:
+            values["source"] = (tr.gettext("Source"), _escape(alert.source))
         pairs: list[tuple[str, str]] = []
         for key in rendered.fields:
             if key == "labels":
