@@ -41,9 +41,8 @@ OPTIONAL_VALUES: dict[str, object] = {
 #: What a placeholder looks like: a question mark or dash standing for a value, an empty
 #: pair of brackets, a Python or Jinja leftover.
 PLACEHOLDER = re.compile(r"\?|—|\bNone\b|%\(|\{\{|\{%|\(\)|\bundefined\b")
-ALERT_TYPES = sorted(p.stem for p in BUILTIN_DIR.glob("*.j2") if p.stem != "default") + [
-    "some_other_type"  # the default template
-]
+#: Every built-in template's type, and one without a template of its own (the default).
+ALERT_TYPES = [*sorted(p.stem for p in BUILTIN_DIR.glob("*.j2") if p.stem != "default"), "other"]
 KINDS = [k for k in NotificationKind if k is not NotificationKind.DIGEST]
 
 
