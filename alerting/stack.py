@@ -108,12 +108,14 @@ def run_stack(*, sandbox: bool | None, concurrency: int) -> int:
         table.add_row("REDIS_URL", redis_url + ("  (embedded)" if services.redis_url else ""))
         table.add_row("tenants", f"{len(tenants)} ({created} new, {updated} updated)")
         console.print(table)
+        # Never wrapped: the command must stay one line that can be copied as printed.
+        console.print(f"Send one from another terminal, in {Path.cwd()}:", highlight=False)
         console.print(
-            f"Send one (from another terminal, in {Path.cwd()}):  {_cli_path()} send --tenant "
-            f"{tenants[0].tenant_id if tenants else 'T'} --type high_cpu --severity critical "
-            "--message 'CPU > 95%'",
+            f"  {_cli_path()} send --tenant {tenants[0].tenant_id if tenants else 'T'} "
+            "--type high_cpu --severity critical --message 'CPU > 95%'",
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
         console.print("Ctrl-C stops everything; data is kept in " + str(data_dir), highlight=False)
 

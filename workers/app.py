@@ -138,6 +138,14 @@ def _require_broker(**_: Any) -> None:
     settings.require_postgres_url()
 
 
+@signals.beat_init.connect
+@signals.celeryd_init.connect
+def _quiet_routine_logs(**_: Any) -> None:
+    from workers.console import quiet_routine_logs
+
+    quiet_routine_logs()
+
+
 @signals.celeryd_after_setup.connect
 def _serve_all_tenants_by_default(sender: str, instance: Any, **_: Any) -> None:
     """A plain ``celery -A workers worker`` (no ``-Q``) serves every tenant, as

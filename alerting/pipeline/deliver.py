@@ -115,7 +115,28 @@ def deliver_notification(
     NOTIFICATIONS.labels(
         tenant=claim.tenant_id, outcome=OUTCOME_LABELS.get(result.state, result.state)
     ).inc()
+    _log_outcome(claim, result, sent)
     return result
+
+
+def _log_outcome(claim: Claim, result: DeliveryResult, sent: SendResult) -> None:
+    """One line per attempt on the console: what an operator watching it looks for."""
+    where = f"{claim.channel} (tenant {claim.tenant_id})"
+    if result.state == "sent":
+        log.info("message sent to %s", where)
+    elif result.state == "retrying":
+        log.warning(
+            "message to %s failed: %s; retrying in %.0fs",
+            where,
+            sent.outcome.error or sent.outcome.status,
+            result.retry_in or 0,
+        )
+    elif result.state == "rerouted":
+        log.warning(
+            "message to %s failed: %s; sent to the fallback channel instead",
+            where,
+            sent.outcome.error or sent.outcome.status,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,6 +165,14 @@ def tick(session: Session, *, batch: int = TICK_BATCH) -> TickResult:
         )
         to_deliver += created
         steps.append((escalation.tenant_id, step))
+        if step == "level":
+            log.info(
+                "escalation fired: alert %s of tenant %s, policy %s, %s notifications",
+                escalation.alert_id,
+                escalation.tenant_id,
+                escalation.policy_name,
+                len(created),
+            )
     return TickResult(to_deliver, len(due), steps, calls)
 
 

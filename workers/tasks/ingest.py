@@ -33,6 +33,15 @@ def ingest(self: Task[Any, Any], event: dict[str, Any]) -> str:
         log.error("event %s refused: %s", self.request.id, exc)
         return "refused"
     EVENTS.labels(tenant=alert_event.tenant_id, action=result.action).inc()
+    log.info(
+        "alert received: %s %s %s for tenant %s (%s, event %s)",
+        alert_event.severity.value,
+        alert_event.alert_type,
+        alert_event.status,
+        alert_event.tenant_id,
+        result.action,
+        result.event_id,
+    )
     if result.needs_routing:
         enqueue_route(alert_event.tenant_id, result.event_id, app=app)
     for call_id in result.integration_calls:
