@@ -28,6 +28,13 @@ def _fail(message: str, code: int = 1) -> None:
     fail(message, code)
 
 
+def _require_services() -> None:
+    """Refuse to start a server without its services (one clear line, not a crash later)."""
+    settings = get_settings()
+    settings.require_postgres_url()
+    settings.require_redis_url()
+
+
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in values:
@@ -91,6 +98,7 @@ def worker(
     ctx: click.Context, tenants: str, exclude_tenants: str, concurrency: int | None, loglevel: str
 ) -> None:
     """Run a Celery worker on ingest and tenant queues. Extra options go to `celery worker`."""
+    _require_services()
     from workers.app import app
     from workers.pools import PoolSpec, follow_new_tenants, known_tenants
 
@@ -119,6 +127,7 @@ def worker(
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 def beat(loglevel: str) -> None:
     """Run Celery beat (the sweeper of stuck work)."""
+    _require_services()
     from workers.app import app
 
     schedule = get_settings().data_dir / "celerybeat-schedule"
@@ -131,6 +140,7 @@ def beat(loglevel: str) -> None:
 @click.option("--port", type=int, default=None)
 def web(host: str | None, port: int | None) -> None:
     """Run the HTTP API (ingest, lifecycle, /metrics)."""
+    _require_services()
     import uvicorn
 
     settings = get_settings()
