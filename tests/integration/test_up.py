@@ -112,6 +112,7 @@ def test_up_runs_the_stack_and_ctrl_c_stops_it(stack: Stack, tmp_path: object) -
             )
 
         wait_for(delivered, timeout=30, what="the alert in the sandbox (worker started by up)")
+        _second_terminal(log_path, env)
         page = requests.get(f"{sandbox}/", timeout=2).text
         assert "Utilisation CPU &gt; 95%" in page and "#critical-alerts" in page
         # Collected across processes: the worker's counters show on the web app. The sandbox
@@ -172,3 +173,51 @@ def test_up_runs_the_stack_and_ctrl_c_stops_it(stack: Stack, tmp_path: object) -
     while time.monotonic() < deadline and any(_alive(p) for p in processes):
         time.sleep(0.2)
     assert not [p for p in processes if _alive(p)], "every process stops on Ctrl-C"
+
+
+def _second_terminal(log_path: Path, up_env: dict[str, str]) -> None:
+    """The banner's "send one" line, run as printed in a new terminal of the same folder: no
+    service URL or key exported, the CLI finds them recorded by `alerting up`."""
+    lines = log_path.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("Send one from another"))
+    command = lines[at + 1].strip()
+    assert "REDIS_URL" not in command and "POSTGRES_URL" not in command
+    # What a new terminal has: no service URLs, no key, no activated virtualenv. The data
+    # folder is the test's own instead of ./.alerting, so it names it.
+    terminal = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": up_env.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8",
+        "ALERTING_DATA_DIR": up_env["ALERTING_DATA_DIR"],
+        "ALERTING_TENANTS_DIR": up_env["ALERTING_TENANTS_DIR"],
+    }
+    sent = subprocess.run(
+        ["sh", "-c", command],
+        cwd=ROOT,
+        env=terminal,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert sent.returncode == 0, f"{command}\n{sent.stderr}"
+    event_id = sent.stdout.strip()
+    shown = cli("alerts", "show", event_id)
+
+    def stored() -> bool:
+        done = subprocess.run(shown, cwd=ROOT, env=terminal, capture_output=True, timeout=60)
+        return done.returncode == 0
+
+    wait_for(stored, timeout=20, what="alerts show of the banner's alert in a new terminal")
+    unknown = subprocess.run(
+        [
+            *command.split()[:2],
+            *("--tenant", "nope", "--type", "x", "--severity", "info", "--message", "m"),
+        ],
+        cwd=ROOT,
+        env=terminal,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert unknown.returncode == 2, unknown.stderr
+    assert "'nope'" in unknown.stderr and "spotify-tenant-1" in unknown.stderr
