@@ -55,7 +55,8 @@ def main(ctx: click.Context, debug: bool) -> None:
     uses the ones a running `alerting up` (or `make run`) of this folder recorded in
     .alerting/services.json, so a second terminal needs nothing exported.
 
-    Exit codes: 0 done, 1 the operation failed, 2 bad input (options, values, unknown tenant),
+    Exit codes: 0 done, 1 the operation failed (or a check found problems in config files),
+    2 bad input (options, values, unknown tenant),
     3 PostgreSQL or Redis missing or not answering, 130 interrupted. A failure is one line on
     stderr; `alerting --debug <command>` shows its traceback.
     """
@@ -477,7 +478,7 @@ def routes_test(
     try:
         pairs = _pairs(labels, "--labels")
     except click.BadParameter as exc:
-        _fail(exc.format_message())
+        _fail(exc.format_message(), 2)
         return
     try:
         tenant = tenant_from_dir(settings.tenants_dir, tenant_id, settings.allowed_webhook_hosts)
@@ -489,11 +490,14 @@ def routes_test(
             labels=pairs,
         )
     except InvalidInput as exc:
+        if exc.where == "command line":
+            _fail(str(exc), 2)
         for field, reason in exc.problems:
             click.echo(inert_str(f"{exc.where}: {field}: {reason}"), err=True)
         sys.exit(1)
     except AlertingError as exc:
-        _fail(f"{exc} (tenants directory {settings.tenants_dir})")
+        # An unknown tenant: the operator's input.
+        _fail(f"{exc} (tenants directory {settings.tenants_dir})", 2)
         return
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
@@ -517,7 +521,7 @@ def _parse_at(value: str | None) -> datetime | None:
     try:
         return datetime.fromisoformat(value)
     except ValueError:
-        _fail(f"--at: {value!r} is not an ISO-8601 time (e.g. 2026-03-02T10:00+01:00)")
+        _fail(f"--at: {value!r} is not an ISO-8601 time (e.g. 2026-03-02T10:00+01:00)", 2)
         raise  # unreachable: _fail exits
 
 
@@ -550,13 +554,19 @@ def oncall_who(
             sys.exit(1)
     tenant = next((t for t in found if t.tenant_id == tenant_id), None)
     if tenant is None:
-        _fail(f"--tenant: no tenant file for {tenant_id!r} in {directory or settings.tenants_dir}")
+        _fail(
+            f"--tenant: no tenant file for {tenant_id!r} in {directory or settings.tenants_dir}",
+            2,
+        )
         return
     schedules = tenant.oncall_schedules
     if schedule_name is not None:
         if schedule_name not in schedules:
             known = ", ".join(sorted(schedules)) or "none"
-            _fail(f"--schedule: {tenant_id} has no schedule {schedule_name!r} (schedules: {known})")
+            _fail(
+                f"--schedule: {tenant_id} has no schedule {schedule_name!r} (schedules: {known})",
+                2,
+            )
             return
         schedules = {schedule_name: schedules[schedule_name]}
     if not schedules:

@@ -5,7 +5,8 @@ Exit codes:
 
 ====  ==========================================================================================
 0     done
-1     the operation failed (no such alert or silence, a refused change, an unexpected error)
+1     the operation failed (no such alert or silence, a refused change, an unexpected error), or
+      a check found problems (tenants validate, templates check, an invalid tenant file)
 2     bad input: a wrong or missing option or argument, an invalid value, an unknown tenant
 3     a service is missing: PostgreSQL or Redis is not configured or does not answer
 130   interrupted (Ctrl-C)

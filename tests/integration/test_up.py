@@ -112,7 +112,6 @@ def test_up_runs_the_stack_and_ctrl_c_stops_it(stack: Stack, tmp_path: object) -
             )
 
         wait_for(delivered, timeout=30, what="the alert in the sandbox (worker started by up)")
-        _second_terminal(log_path, env)
         page = requests.get(f"{sandbox}/", timeout=2).text
         assert "Utilisation CPU &gt; 95%" in page and "#critical-alerts" in page
         # Collected across processes: the worker's counters show on the web app. The sandbox
@@ -161,6 +160,7 @@ def test_up_runs_the_stack_and_ctrl_c_stops_it(stack: Stack, tmp_path: object) -
             return any(t.get("name") == "alerting.deliver" for t in tasks.values())
 
         wait_for(flower_lists_deliveries, timeout=40, interval=1, what="Flower to show tasks")
+        _second_terminal(log_path, env)
         processes = _children(up.pid)
         assert len(processes) >= 5
     finally:

@@ -252,12 +252,13 @@ def test_oncall_who_reads_the_tenant_files(tmp_path: Path) -> None:
     assert both.exit_code == 0 and "dba (UTC" in both.output
     assert "  on call  U0BBB" in both.output and "  on call  U0DBA" in both.output
     assert "until    -" in both.output  # a one-person rotation: no end in sight
-    for args, message in [
-        (["--tenant", "nope"], "no tenant file for 'nope'"),
-        (["--tenant", "acme", "--schedule", "x"], "no schedule 'x' (schedules: dba, primary)"),
-        (["--tenant", "acme", "--at", "tomorrow"], "'tomorrow' is not an ISO-8601 time"),
-        (["--tenant", "broken"], "not valid YAML"),
+    # Exit 2: bad input (options, an unknown tenant); exit 1: the tenant file has problems.
+    for args, message, code in [
+        (["--tenant", "nope"], "no tenant file for 'nope'", 2),
+        (["--tenant", "acme", "--schedule", "x"], "no schedule 'x' (schedules: dba, primary)", 2),
+        (["--tenant", "acme", "--at", "tomorrow"], "'tomorrow' is not an ISO-8601 time", 2),
+        (["--tenant", "broken"], "not valid YAML", 1),
     ]:
         failed = who(*args)
-        assert failed.exit_code == 1, failed.output
+        assert failed.exit_code == code, failed.output
         assert message in failed.output

@@ -65,11 +65,12 @@ def test_prints_the_matching_route(tmp_path: Path) -> None:
 def test_refuses_unknown_tenant_invalid_file_and_bad_options(tmp_path: Path) -> None:
     (tmp_path / "shop.yaml").write_text(yaml.safe_dump(TENANT))
     unknown = run(tmp_path, "--tenant", "nobody")
-    assert unknown.returncode == 1 and "unknown tenant 'nobody'" in unknown.stderr
+    # Exit 2: bad input (options, an unknown tenant); exit 1: the tenant file has problems.
+    assert unknown.returncode == 2 and "unknown tenant 'nobody'" in unknown.stderr
     bad_label = run(tmp_path, "--tenant", "shop", "--labels", "team")
-    assert bad_label.returncode == 1 and "'team' is not KEY=VALUE" in bad_label.stderr
+    assert bad_label.returncode == 2 and "'team' is not KEY=VALUE" in bad_label.stderr
     bad_severity = run(tmp_path, "--tenant", "shop", "--severity", "loud")
-    assert bad_severity.returncode == 1 and "'loud' is not a severity" in bad_severity.stderr
+    assert bad_severity.returncode == 2 and "'loud' is not a severity" in bad_severity.stderr
 
     broken = {**TENANT, "tenant_id": "broken"}
     broken["route"] = {"routes": [{"matchers": ["team=~(db"], "escalation_policy": "db-sla"}]}
