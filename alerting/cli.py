@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from alerting.cli_errors import AlertingGroup, fail, set_debug
 from alerting.domain.errors import AlertingError, InvalidInput
@@ -294,7 +295,10 @@ def alerts_show(alert_id: str, as_json: bool) -> None:
         return
     a = details["alert"]
     console.print(
-        inert(f"{a['alert_type']} {a['severity']} · {a['status']} · tenant {a['tenant_id']}")
+        Text.assemble(
+            (inert_str(a["alert_type"]), "bold"),
+            inert_str(f" {a['severity']} · {a['status']} · tenant {a['tenant_id']}"),
+        )
     )
     console.print(
         f"id {a['id']} · count {a['count']} · "
