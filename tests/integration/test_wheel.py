@@ -8,6 +8,7 @@ install of the project there stays inactive); the project itself comes only from
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -23,13 +24,29 @@ from tests.services import ROOT, fresh_database
 
 #: Files of the package that are not Python modules must ship too.
 PACKAGES = ("alerting", "workers")
+#: What a copy of the source tree for building leaves out.
+NOT_SOURCE = (
+    ".git",
+    ".venv",
+    ".alerting",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".*cache",
+    ".hypothesis",
+)
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # Built from a copy, as the Dockerfile does: a build/ folder left in the tree by an earlier
+    # build could otherwise slip files that no longer exist into the wheel.
+    source = out / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*NOT_SOURCE))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(source)],
         check=True,
         capture_output=True,
         timeout=300,
