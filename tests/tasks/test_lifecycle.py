@@ -167,6 +167,30 @@ def test_cli_send_ack_resolve_show(clean: Stack) -> None:
     assert missing.returncode == 1 and "no alert" in missing.stderr
 
 
+def test_cli_refuses_an_unknown_tenant_at_once(clean: Stack) -> None:
+    args = ("--type", "x", "--severity", "info", "--message", "m")
+    done = subprocess.run(
+        cli("send", "--tenant", "nope", *args),
+        env=clean.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert "unknown tenant 'nope'" in done.stderr and "tenant-a, tenant-b" in done.stderr
+    # A producer with only REDIS_URL cannot tell: the event is queued, and the worker refuses it.
+    producer_env = {k: v for k, v in clean.env.items() if k != "POSTGRES_URL"}
+    queued = subprocess.run(
+        cli("send", "--tenant", "nope", *args),
+        env={**producer_env, "ALERTING_DATA_DIR": clean.env["ALERTING_DATA_DIR"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert queued.returncode == 0, queued.stderr
+    assert queued.stdout.strip()
+
+
 def test_unknown_alert(clean: Stack) -> None:
     with pytest.raises(AlertNotFound):
         SyncSlackAlertManager().resolve("not-an-id", by="x")
