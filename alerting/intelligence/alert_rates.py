@@ -1,0 +1,246 @@
+"""Alert-count series: counting a tenant's events into buckets, scoring every series.
+
+The series of a tenant × alert type × environment is the number of producer events (new
+alerts and repeats) per bucket (a minute), kept in ``alert_rate_buckets`` so it survives
+restarts; only non-empty buckets are stored and a missing one counts 0, so a series that goes
+silent is scored on its zeros. Each series' detector state is a row of ``alert_rate_series``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from alerting.db.models import AlertRateBucket, AlertRateSeries, AnomalyCursor
+from alerting.domain.anomalies import AnomalyConfig
+from alerting.intelligence.detector import Detector, DetectorParams, SeriesState
+
+#: Event actions that count: producer firings (new alerts and repeats).
+COUNTED_ACTIONS = ("created", "repeated")
+#: At most this many buckets are replayed for a series in one tick (beat was away long).
+MAX_CATCH_UP = 7 * 1440
+#: Buckets older than this are pruned.
+RETENTION = timedelta(days=35)
+
+
+def floor_to(moment: datetime, bucket_seconds: int) -> datetime:
+    epoch = int(moment.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % bucket_seconds, UTC)
+
+
+def count_new_events(
+    session: Session, tenant_id: str, until: datetime, bucket_seconds: int
+) -> None:
+    """Add the tenant's events received before ``until`` (a bucket boundary) and not yet
+    counted to the buckets."""
+    cursor = session.get(AnomalyCursor, tenant_id, with_for_update=True)
+    if cursor is None:
+        # Counting starts now: a tenant that just turned detection on has no past series.
+        session.add(AnomalyCursor(tenant_id=tenant_id, counted_until=until))
+        return
+    if cursor.counted_until >= until:
+        return
+    session.execute(
+        text(
+            """
+            INSERT INTO alert_rate_buckets (tenant_id, alert_type, environment, bucket_at, count)
+            SELECT :tenant, payload->>'alert_type', coalesce(payload->>'environment', ''),
+                   to_timestamp(floor(extract(epoch FROM received_at) / :size) * :size),
+                   count(*)
+            FROM alert_events
+            WHERE tenant_id = :tenant AND received_at >= :since AND received_at < :until
+              AND action IN :actions
+            GROUP BY 2, 3, 4
+            ON CONFLICT (tenant_id, alert_type, environment, bucket_at)
+            DO UPDATE SET count = alert_rate_buckets.count + excluded.count
+            """
+        ).bindparams(
+            tenant=tenant_id,
+            size=bucket_seconds,
+            since=cursor.counted_until,
+            until=until,
+            actions=COUNTED_ACTIONS,
+        ),
+    )
+    cursor.counted_until = until
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What scoring one series found in this tick."""
+
+    alert_type: str
+    environment: str
+    #: "opened", "closed" or "" (nothing changed).
+    change: str
+    score: float
+    bucket_at: datetime
+    #: Events in the last window, and the bound the model expected (≤ for a surge, ≥ for a
+    #: silence).
+    observed: int
+    bound: int
+    surge: bool
+    episode_since: datetime | None
+
+
+def detector_params(probation: int) -> DetectorParams:
+    """Counts of the last window, every bucket: an hour or so of memory for the level, a day
+    for the profile, and an hour of abnormal buckets before a new level is the norm."""
+    return DetectorParams(
+        probation=probation,
+        level_rate=0.01,
+        slope_rate=0.0,
+        day_rate=0.03,
+        week_rate=0.01,
+        spread_rate=0.005,
+        adapt_after=60,
+        counts=True,
+    )
+
+
+def score_tenant(
+    session: Session,
+    tenant_id: str,
+    config: AnomalyConfig,
+    until: datetime,
+    *,
+    bucket_seconds: int,
+    window: int,
+    probation: int,
+    calm_needed: int,
+) -> list[Verdict]:
+    """Score every watched series of the tenant up to ``until``; open and close episodes."""
+    threshold = config.score_threshold
+    params = detector_params(probation)
+    step = timedelta(seconds=bucket_seconds)
+    series = {
+        (row.alert_type, row.environment): row
+        for row in session.scalars(
+            select(AlertRateSeries)
+            .where(AlertRateSeries.tenant_id == tenant_id)
+            .with_for_update()
+        )
+    }
+    # New series: their first non-empty bucket starts them.
+    for alert_type, environment, first in session.execute(
+        select(
+            AlertRateBucket.alert_type,
+            AlertRateBucket.environment,
+            func.min(AlertRateBucket.bucket_at),
+        )
+        .where(AlertRateBucket.tenant_id == tenant_id)
+        .group_by(AlertRateBucket.alert_type, AlertRateBucket.environment)
+    ):
+        if (alert_type, environment) in series or not config.watches(alert_type, environment):
+            continue
+        row = AlertRateSeries(
+            tenant_id=tenant_id,
+            alert_type=alert_type,
+            environment=environment,
+            state=SeriesState().to_json(),
+            scored_until=first,
+            last_score=0.0,
+            calm=0,
+        )
+        session.add(row)
+        series[(alert_type, environment)] = row
+
+    verdicts: list[Verdict] = []
+    for (alert_type, environment), row in series.items():
+        if not config.watches(alert_type, environment) or row.scored_until >= until:
+            continue
+        start = max(row.scored_until, until - step * MAX_CATCH_UP)
+        history_from = start - step * (window - 1)
+        counts = dict(
+            session.execute(
+                select(AlertRateBucket.bucket_at, AlertRateBucket.count).where(
+                    and_(
+                        AlertRateBucket.tenant_id == tenant_id,
+                        AlertRateBucket.alert_type == alert_type,
+                        AlertRateBucket.environment == environment,
+                        AlertRateBucket.bucket_at >= history_from,
+                        AlertRateBucket.bucket_at < until,
+                    )
+                )
+            ).all()
+        )
+        detector = Detector(params, SeriesState.from_json(row.state))
+        verdict: Verdict | None = None
+        at = start
+        in_window = sum(counts.get(start - step * i, 0) for i in range(1, window))
+        while at < until:
+            # The detector sees the count of the last `window` buckets, as the message says it.
+            in_window += counts.get(at, 0)
+            scored = detector.update(at.timestamp(), float(in_window))
+            in_window -= counts.get(at - step * (window - 1), 0)
+            verdict = _episode_step(row, detector, scored.score, at, counts, step, window,
+                                    threshold, calm_needed) or verdict
+            row.last_score = scored.score
+            at += step
+        row.state = detector.state.to_json()
+        row.scored_until = until
+        if verdict is not None:
+            verdicts.append(verdict)
+    return verdicts
+
+
+def _episode_step(
+    row: AlertRateSeries,
+    detector: Detector,
+    score: float,
+    at: datetime,
+    counts: dict[datetime, int],
+    step: timedelta,
+    window: int,
+    threshold: float,
+    calm_needed: int,
+) -> Verdict | None:
+    if row.episode_since is None:
+        if score < threshold:
+            return None
+        row.episode_since, row.calm = at, 0
+        change = "opened"
+    else:
+        row.calm = row.calm + 1 if score < threshold / 2 else 0
+        if row.calm < calm_needed:
+            return None
+        change = "closed"
+    observed = sum(counts.get(at - step * i, 0) for i in range(window))
+    expected, spread = detector.expected_at(at.timestamp())
+    expected = max(expected, 0.0)
+    surge = observed >= expected
+    if surge:
+        bound = max(0, math.ceil(expected + 2.0 * spread))
+    else:
+        bound = max(1, math.floor(expected - 2.0 * spread))
+    since = row.episode_since
+    if change == "closed":
+        row.episode_since, row.calm = None, 0
+    return Verdict(
+        row.alert_type, row.environment, change, score, at, observed, bound, surge, since
+    )
+
+
+def prune(session: Session, tenant_id: str, now: datetime) -> None:
+    session.execute(
+        AlertRateBucket.__table__.delete().where(
+            AlertRateBucket.tenant_id == tenant_id, AlertRateBucket.bucket_at < now - RETENTION
+        )
+    )
+
+
+def upsert_buckets(session: Session, rows: list[dict[str, object]]) -> None:
+    """Write buckets directly (a backfill of history from elsewhere)."""
+    if rows:
+        stmt = insert(AlertRateBucket).values(rows)
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["tenant_id", "alert_type", "environment", "bucket_at"],
+                set_={"count": stmt.excluded.count},
+            )
+        )
