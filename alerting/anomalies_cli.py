@@ -111,9 +111,7 @@ def score(csv_path: Path, plot_path: Path | None) -> None:
         _plot(plot_path, [r[2] for r in rows], [r[3] for r in rows], scores)
 
 
-def _plot(
-    path: Path, times: list[float], values: list[float | None], scores: list[float]
-) -> None:
+def _plot(path: Path, times: list[float], values: list[float | None], scores: list[float]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -124,8 +122,14 @@ def _plot(
     top.plot(moments, [math.nan if v is None else v for v in values], lw=0.8, label="value")
     flagged = [(m, v) for m, v, s in zip(moments, values, scores, strict=True) if s >= 0.5]
     if flagged:
-        top.scatter([m for m, _ in flagged], [v for _, v in flagged], s=12, c="red",
-                    label="score ≥ 0.5", zorder=3)
+        top.scatter(
+            [m for m, _ in flagged],
+            [v for _, v in flagged],
+            s=12,
+            c="red",
+            label="score ≥ 0.5",
+            zorder=3,
+        )
     top.legend(loc="upper left")
     top.set_ylabel("value")
     bottom.plot(moments, scores, lw=0.8, c="darkred")
@@ -168,7 +172,9 @@ def status(tenant_id: str) -> None:
         ).all()
         click.echo(f"series watched: {len(series)}")
         for row in series:
-            state = "ABNORMAL since " + row.episode_since.isoformat() if row.episode_since else "normal"
+            state = (
+                "ABNORMAL since " + row.episode_since.isoformat() if row.episode_since else "normal"
+            )
             learned = int(row.state.get("seen", 0))
             click.echo(
                 f"  {series_name(row.alert_type, row.environment)}: {state}, score "

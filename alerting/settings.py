@@ -91,14 +91,10 @@ class Settings(BaseSettings):
     anomaly_bucket_seconds: int = Field(default=60, alias="ALERTING_ANOMALY_BUCKET", gt=0)
     anomaly_tick_seconds: float = Field(default=60.0, alias="ALERTING_ANOMALY_TICK", gt=0)
     anomaly_window_buckets: int = Field(default=10, alias="ALERTING_ANOMALY_WINDOW", gt=0)
-    anomaly_probation_buckets: int = Field(
-        default=1440, alias="ALERTING_ANOMALY_PROBATION", gt=0
-    )
+    anomaly_probation_buckets: int = Field(default=1440, alias="ALERTING_ANOMALY_PROBATION", gt=0)
     anomaly_calm_buckets: int = Field(default=10, alias="ALERTING_ANOMALY_CALM", gt=0)
     #: How often beat retrains incident prediction on each tenant's history, in seconds.
-    prediction_train_seconds: float = Field(
-        default=3600.0, alias="ALERTING_PREDICTION_TRAIN", gt=0
-    )
+    prediction_train_seconds: float = Field(default=3600.0, alias="ALERTING_PREDICTION_TRAIN", gt=0)
     #: Where users open an alert (links in anomaly messages): the web app's public address.
     public_url: str = Field(default="http://127.0.0.1:8000", alias="ALERTING_PUBLIC_URL")
     web_host: str = Field(default="127.0.0.1", alias="ALERTING_WEB_HOST")

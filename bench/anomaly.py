@@ -272,8 +272,10 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
         ],
     )
     rate, loop = throughput()
-    print(f"\nThroughput: detector {rate:,.0f} rows/s; plain loop {loop:,.0f} rows/s "
-          f"(ratio {rate / loop:.3f})")
+    print(
+        f"\nThroughput: detector {rate:,.0f} rows/s; plain loop {loop:,.0f} rows/s "
+        f"(ratio {rate / loop:.3f})"
+    )
     f1 = _mean(det, "detector", "f1")
     print("\nTargets")
     _check(f"detection event F1 >= 0.8: {f1:.2f}", f1 >= 0.8)
@@ -283,7 +285,9 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
     _check(f">= 0.2 F1 above the rolling z-score: +{gain:.2f}", gain >= 0.2)
     p, r = _mean(pred, "predictor", "precision"), _mean(pred, "predictor", "recall")
     lead = _mean(pred, "predictor", "median_lead_min")
-    _check(f"prediction precision >= 0.7 at recall >= 0.6: {p:.2f} at {r:.2f}", p >= 0.7 and r >= 0.6)
+    _check(
+        f"prediction precision >= 0.7 at recall >= 0.6: {p:.2f} at {r:.2f}", p >= 0.7 and r >= 0.6
+    )
     _check(f"median lead >= 5 min: {lead:.1f}", lead >= 5)
     null = _mean(pred, "predictor, null control", "per_day")
     _check(f"<= 1 prediction a day on the null control: {null:.2f}", null <= 1)

@@ -130,8 +130,10 @@ def alert_stream(
                 bursts.append((float(at - rng.uniform(6, 16) * 60), float(at)))
         if null:
             # Same bursts, placed at random: no relation to the criticals.
-            bursts = [(float(s), float(s) + e - b) for s, (b, e) in zip(
-                rng.uniform(DAY, span, len(bursts)), bursts, strict=True)]
+            bursts = [
+                (float(s), float(s) + e - b)
+                for s, (b, e) in zip(rng.uniform(DAY, span, len(bursts)), bursts, strict=True)
+            ]
         # Decoys: the same bursts with no critical after them (about one in five).
         for start in rng.uniform(DAY, span, max(1, len(bursts) // 4)):
             bursts.append((float(start), float(start + rng.uniform(6, 16) * 60)))

@@ -429,7 +429,7 @@ class Silence(Base):
 
 
 class AlertRateBucket(Base):
-    """Alert events of one series (tenant × alert type × environment) in one bucket (a minute
+    """Alert events of one series (tenant x alert type x environment) in one bucket (a minute
     by default). Only non-empty buckets are stored; a missing bucket counts 0."""
 
     __tablename__ = "alert_rate_buckets"

@@ -1,6 +1,6 @@
 """Alert-count series: counting a tenant's events into buckets, scoring every series.
 
-The series of a tenant × alert type × environment is the number of producer events (new
+The series of a tenant x alert type x environment is the number of producer events (new
 alerts and repeats) per bucket (a minute), kept in ``alert_rate_buckets`` so it survives
 restarts; only non-empty buckets are stored and a missing one counts 0, so a series that goes
 silent is scored on its zeros. Each series' detector state is a row of ``alert_rate_series``.
@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, func, select, text
+from sqlalchemy import and_, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -121,9 +121,7 @@ def score_tenant(
     series = {
         (row.alert_type, row.environment): row
         for row in session.scalars(
-            select(AlertRateSeries)
-            .where(AlertRateSeries.tenant_id == tenant_id)
-            .with_for_update()
+            select(AlertRateSeries).where(AlertRateSeries.tenant_id == tenant_id).with_for_update()
         )
     }
     # New series: their first non-empty bucket starts them.
@@ -178,8 +176,12 @@ def score_tenant(
             in_window += counts.get(at, 0)
             scored = detector.update(at.timestamp(), float(in_window))
             in_window -= counts.get(at - step * (window - 1), 0)
-            verdict = _episode_step(row, detector, scored.score, at, counts, step, window,
-                                    threshold, calm_needed) or verdict
+            verdict = (
+                _episode_step(
+                    row, detector, scored.score, at, counts, step, window, threshold, calm_needed
+                )
+                or verdict
+            )
             row.last_score = scored.score
             at += step
         row.state = detector.state.to_json()
@@ -228,7 +230,7 @@ def _episode_step(
 
 def prune(session: Session, tenant_id: str, now: datetime) -> None:
     session.execute(
-        AlertRateBucket.__table__.delete().where(
+        delete(AlertRateBucket).where(
             AlertRateBucket.tenant_id == tenant_id, AlertRateBucket.bucket_at < now - RETENTION
         )
     )

@@ -76,9 +76,9 @@ class SeriesState:
             "spread": self.spread,
             "last_t": self.last_t,
             "step": self.step,
-            "day": self.day,
-            "day_seen": self.day_seen,
-            "week": self.week,
+            "day": list(self.day),
+            "day_seen": list(self.day_seen),
+            "week": list(self.week),
             "run": self.run,
             "run_sum": self.run_sum,
         }
@@ -215,7 +215,8 @@ class Detector:
 
 def params_for_step(step_seconds: float, *, probation_seconds: float = DAY) -> DetectorParams:
     """Rates for a series sampled every ``step_seconds``: the same memory in time whatever the
-    sampling, and a probation of about one day (at least 60 points: the step is read from the first 50)."""
+    sampling, and a probation of about one day (at least 60 points: the step is read from the
+    first 50)."""
     per_5min = max(step_seconds, 1.0) / 300.0
     probation = max(60, int(probation_seconds / max(step_seconds, 1.0)))
     return DetectorParams(

@@ -40,11 +40,11 @@ def train_tenant(session: Session, tenant_id: str) -> dict[str, int]:
     for service, service_model in model.services.items():
         incidents[service] = service_model.incidents
     for service, count in incidents.items():
-        service_model = model.services.get(service)
+        trained_model = model.services.get(service)
         stmt = insert(PredictionModelRow).values(
             tenant_id=tenant_id,
             service=service,
-            model=service_model.to_json() if service_model else None,
+            model=trained_model.to_json() if trained_model else None,
             incidents=count,
             trained_at=trained,
             last_risk=0.0,
@@ -83,8 +83,7 @@ def status_rows(session: Session, tenant_id: str) -> list[tuple[str, str]]:
             lines.append(
                 (
                     name,
-                    f"trained on {row.incidents} critical incidents; risk now "
-                    f"{row.last_risk:.0%}",
+                    f"trained on {row.incidents} critical incidents; risk now {row.last_risk:.0%}",
                 )
             )
     return lines

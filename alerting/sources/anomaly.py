@@ -262,7 +262,7 @@ def _note(
     (a note is not something to acknowledge)."""
     top = risk.signals[0]
     reasons = "; ".join(
-        f"{s.alert_type} ×{s.count} in {int(WINDOW // 60)} min"
+        f"{s.alert_type} \u00d7{s.count} in {int(WINDOW // 60)} min"
         + (f" on {service}" if service else "")
         + (f"; in the past this preceded {s.followed_by} {s.preceded} times out of {s.episodes}")
         for s in risk.signals

@@ -33,8 +33,11 @@ def anomaly_tick() -> int:
 def prediction_train() -> int:
     """Retrain incident prediction of every tenant with anomaly detection on."""
     with session_scope() as session:
-        tenants = [tenant_id for tenant_id, config, _ in enabled_tenants(session)
-                   if config.prediction.enabled]
+        tenants = [
+            tenant_id
+            for tenant_id, config, _ in enabled_tenants(session)
+            if config.prediction.enabled
+        ]
     for tenant_id in tenants:
         with session_scope() as session:
             train_tenant(session, tenant_id)

@@ -69,9 +69,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tenant_id", "service"),
     )
     # Counting a tenant's events by time (alert-count buckets, prediction signals).
-    op.create_index(
-        "ix_alert_events_tenant_received", "alert_events", ["tenant_id", "received_at"]
-    )
+    op.create_index("ix_alert_events_tenant_received", "alert_events", ["tenant_id", "received_at"])
 
 
 def downgrade() -> None:
