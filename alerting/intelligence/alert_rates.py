@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, delete, func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -35,16 +35,20 @@ def floor_to(moment: datetime, bucket_seconds: int) -> datetime:
 
 def count_new_events(
     session: Session, tenant_id: str, until: datetime, bucket_seconds: int
-) -> None:
+) -> datetime | None:
     """Add the tenant's events received before ``until`` (a bucket boundary) and not yet
-    counted to the buckets."""
+    counted to the buckets; returns where this count started (None: nothing counted).
+
+    The cursor row is locked to the end of the caller's transaction, so two ticks of one
+    tenant run one after the other."""
     cursor = session.get(AnomalyCursor, tenant_id, with_for_update=True)
     if cursor is None:
         # Counting starts now: a tenant that just turned detection on has no past series.
         session.add(AnomalyCursor(tenant_id=tenant_id, counted_until=until))
-        return
+        return None
     if cursor.counted_until >= until:
-        return
+        return None
+    since = cursor.counted_until
     session.execute(
         text(
             """
@@ -62,12 +66,13 @@ def count_new_events(
         ).bindparams(
             tenant=tenant_id,
             size=bucket_seconds,
-            since=cursor.counted_until,
+            since=since,
             until=until,
             actions=COUNTED_ACTIONS,
         ),
     )
     cursor.counted_until = until
+    return floor_to(since, bucket_seconds)
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,7 @@ def score_tenant(
     tenant_id: str,
     config: AnomalyConfig,
     until: datetime,
+    new_since: datetime | None,
     *,
     bucket_seconds: int,
     window: int,
@@ -124,16 +130,21 @@ def score_tenant(
             select(AlertRateSeries).where(AlertRateSeries.tenant_id == tenant_id).with_for_update()
         )
     }
-    # New series: their first non-empty bucket starts them.
-    for alert_type, environment, first in session.execute(
-        select(
-            AlertRateBucket.alert_type,
-            AlertRateBucket.environment,
-            func.min(AlertRateBucket.bucket_at),
-        )
-        .where(AlertRateBucket.tenant_id == tenant_id)
-        .group_by(AlertRateBucket.alert_type, AlertRateBucket.environment)
-    ):
+    # New series: their first non-empty bucket, among those this tick counted, starts them.
+    new_buckets = (
+        session.execute(
+            select(
+                AlertRateBucket.alert_type,
+                AlertRateBucket.environment,
+                func.min(AlertRateBucket.bucket_at),
+            )
+            .where(AlertRateBucket.tenant_id == tenant_id, AlertRateBucket.bucket_at >= new_since)
+            .group_by(AlertRateBucket.alert_type, AlertRateBucket.environment)
+        ).all()
+        if new_since is not None
+        else []
+    )
+    for alert_type, environment, first in new_buckets:
         if (alert_type, environment) in series or not config.watches(alert_type, environment):
             continue
         row = AlertRateSeries(
@@ -149,26 +160,33 @@ def score_tenant(
         series[(alert_type, environment)] = row
 
     verdicts: list[Verdict] = []
-    for (alert_type, environment), row in series.items():
-        if not config.watches(alert_type, environment) or row.scored_until >= until:
-            continue
-        start = max(row.scored_until, until - step * MAX_CATCH_UP)
-        history_from = start - step * (window - 1)
-        counts = dict(
-            session.execute(
-                select(AlertRateBucket.bucket_at, AlertRateBucket.count).where(
-                    and_(
-                        AlertRateBucket.tenant_id == tenant_id,
-                        AlertRateBucket.alert_type == alert_type,
-                        AlertRateBucket.environment == environment,
-                        AlertRateBucket.bucket_at >= history_from,
-                        AlertRateBucket.bucket_at < until,
-                    )
-                )
-            ).all()
+    due = {
+        key: max(row.scored_until, until - step * MAX_CATCH_UP)
+        for key, row in series.items()
+        if row.scored_until < until and config.watches(*key)
+    }
+    if not due:
+        return verdicts
+    # Every due series' buckets in one query: from the earliest start, one window back.
+    history_from = min(due.values()) - step * (window - 1)
+    buckets: dict[tuple[str, str], dict[datetime, int]] = {key: {} for key in due}
+    for alert_type, environment, bucket_at, count in session.execute(
+        select(
+            AlertRateBucket.alert_type,
+            AlertRateBucket.environment,
+            AlertRateBucket.bucket_at,
+            AlertRateBucket.count,
+        ).where(
+            AlertRateBucket.tenant_id == tenant_id,
+            AlertRateBucket.bucket_at >= history_from,
+            AlertRateBucket.bucket_at < until,
         )
+    ):
+        if (alert_type, environment) in buckets:
+            buckets[(alert_type, environment)][bucket_at] = count
+    for key, start in due.items():
+        row, counts = series[key], buckets[key]
         detector = Detector(params, SeriesState.from_json(row.state))
-        verdict: Verdict | None = None
         at = start
         in_window = sum(counts.get(start - step * i, 0) for i in range(1, window))
         while at < until:
@@ -176,18 +194,15 @@ def score_tenant(
             in_window += counts.get(at, 0)
             scored = detector.update(at.timestamp(), float(in_window))
             in_window -= counts.get(at - step * (window - 1), 0)
-            verdict = (
-                _episode_step(
-                    row, detector, scored.score, at, counts, step, window, threshold, calm_needed
-                )
-                or verdict
+            verdict = _episode_step(
+                row, detector, scored.score, at, counts, step, window, threshold, calm_needed
             )
+            if verdict is not None:
+                verdicts.append(verdict)
             row.last_score = scored.score
             at += step
         row.state = detector.state.to_json()
         row.scored_until = until
-        if verdict is not None:
-            verdicts.append(verdict)
     return verdicts
 
 

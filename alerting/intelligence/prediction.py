@@ -152,9 +152,19 @@ def risk_now(service_model: ServiceModel, counts: dict[str, int]) -> Risk:
     """The risk given each alert type's event count within the last WINDOW on the service."""
     found: list[tuple[float, Signal]] = []
     for alert_type, count in counts.items():
-        level = max((k for k in LEVELS if k <= count), default=0)
-        record = service_model.signals.get((alert_type, level)) if level else None
-        if record is None or record.episodes == 0:
+        # The highest level reached that history has seen (8 warnings when the past only
+        # ever had 4 is still at least what 4 meant).
+        record = next(
+            (
+                past
+                for k in reversed(LEVELS)
+                if k <= count
+                and (past := service_model.signals.get((alert_type, k))) is not None
+                and past.episodes
+            ),
+            None,
+        )
+        if record is None:
             continue
         followed = max(record.followed_by, key=lambda t: record.followed_by[t], default="")
         found.append(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -32,7 +32,7 @@ def train_tenant(session: Session, tenant_id: str) -> dict[str, int]:
             continue
         labels = payload.get("labels") or {}
         service = str(labels.get("service") or labels.get("host") or labels.get("instance") or "")
-        at = received_at.timestamp()
+        at = _occurred(payload.get("occurred_at"), received_at).timestamp()
         history.append((at, str(payload.get("alert_type")), str(payload.get("severity")), service))
     model = train(history)
     trained = now()
@@ -60,6 +60,18 @@ def train_tenant(session: Session, tenant_id: str) -> dict[str, int]:
             )
         )
     return incidents
+
+
+def _occurred(stamp: object, received_at: datetime) -> datetime:
+    """When the producer says it happened (history sent late keeps its order), else when it
+    was received."""
+    if isinstance(stamp, str):
+        try:
+            moment = datetime.fromisoformat(stamp)
+        except ValueError:
+            return received_at
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return received_at
 
 
 def status_rows(session: Session, tenant_id: str) -> list[tuple[str, str]]:

@@ -32,6 +32,7 @@ from alerting.domain.anomalies import (
 from alerting.domain.events import AlertEvent
 from alerting.domain.views import NotificationKind
 from alerting.intelligence.alert_rates import (
+    COUNTED_ACTIONS,
     Verdict,
     count_new_events,
     floor_to,
@@ -86,12 +87,13 @@ def anomaly_tick(session: Session, settings: Settings, tenant_id: str) -> Anomal
     bucket = settings.anomaly_bucket_seconds
     # The last bucket closes a little after its end: late commits of its events are counted.
     until = floor_to(current - timedelta(seconds=min(5, bucket)), bucket)
-    count_new_events(session, tenant_id, until, bucket)
+    counted_from = count_new_events(session, tenant_id, until, bucket)
     verdicts = score_tenant(
         session,
         tenant_id,
         config,
         until,
+        counted_from,
         bucket_seconds=bucket,
         window=settings.anomaly_window_buckets,
         probation=settings.anomaly_probation_buckets,
@@ -218,23 +220,32 @@ def _predict(
     }
     if not models:
         return []
-    since = now() - timedelta(seconds=WINDOW)
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
     incident_now: set[str] = set()
-    for payload in session.scalars(
-        select(AlertEventRow.payload).where(
-            AlertEventRow.tenant_id == tenant_id,
-            AlertEventRow.received_at >= since,
-            AlertEventRow.action.in_(("created", "repeated")),
+    for service, alert_type, severity, count in session.execute(
+        text(
+            """
+            SELECT coalesce(payload->'labels'->>'service', payload->'labels'->>'host',
+                            payload->'labels'->>'instance', ''),
+                   payload->>'alert_type', payload->>'severity', count(*)
+            FROM alert_events
+            WHERE tenant_id = :tenant AND received_at >= :since AND action IN :actions
+              -- History sent late (occurred long ago) is not happening now.
+              AND coalesce((payload->>'occurred_at')::timestamptz, received_at) >= :since
+              AND payload->>'alert_type' NOT IN :own
+            GROUP BY 1, 2, 3
+            """
+        ).bindparams(
+            tenant=tenant_id,
+            since=now() - timedelta(seconds=WINDOW),
+            actions=COUNTED_ACTIONS,
+            own=(ANOMALY_ALERT_TYPE, RISK_ALERT_TYPE),
         )
     ):
-        service = _service_of(payload.get("labels") or {})
-        if payload.get("alert_type") in (ANOMALY_ALERT_TYPE, RISK_ALERT_TYPE):
-            continue
-        if payload.get("severity") == "critical":
+        if severity == "critical":
             incident_now.add(service)
         else:
-            counts[service][str(payload.get("alert_type"))] += 1
+            counts[service][alert_type] = counts[service].get(alert_type, 0) + count
     notes: list[tuple[str, uuid.UUID]] = []
     for service, row in models.items():
         assert row.model is not None
