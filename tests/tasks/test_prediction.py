@@ -118,5 +118,5 @@ def test_prediction_is_silent_without_history_then_notes_a_rising_risk_once(
         time.sleep(3)
     notes = _notes(clean)
     assert len(notes) == 1, notes
-    assert "replica_lag ×4 in 10 min on db-3" in notes[0]
+    assert "replica_lag \u00d74 in 10 min on db-3" in notes[0]
     assert "preceded db_down 5 times out of 5" in notes[0]
