@@ -202,22 +202,39 @@ def prediction(seed: int, days: int = 28) -> dict[str, PredictionResult]:
     }
 
 
-def throughput() -> tuple[float, float]:
-    """Rows a second through the detector, and through a plain Python loop of one float
-    addition a row (the same machine's pace, measured in the same run)."""
-    rng = np.random.default_rng(0)
-    s = metric_series(rng, days=28)
-    ts, vs = s.timestamps.tolist(), [None if math.isnan(v) else float(v) for v in s.values]
+def throughput() -> tuple[float, float, float]:
+    """Rows a second through ``alerting anomalies score`` (in process: CSV in, CSV out), through
+    the detector alone, and through a plain Python loop of one float addition a row (the same
+    machine's pace, measured in the same run)."""
+    from click.testing import CliRunner
+
+    from alerting.anomalies_cli import anomalies
+
+    timestamps: list[float] = []
+    values: list[float | None] = []
+    for seed in range(4):
+        s = metric_series(np.random.default_rng(seed), days=28)
+        offset = seed * 28 * DAY
+        timestamps += [float(t) + offset for t in s.timestamps]
+        values += [None if math.isnan(v) else float(v) for v in s.values]
+    text = "timestamp,value\n" + "".join(
+        f"{int(t)},{'' if v is None else f'{v:.3f}'}\n"
+        for t, v in zip(timestamps, values, strict=True)
+    )
     started = time.perf_counter()
-    for _ in score_series(ts, vs, params_for_step(STEP)):
+    result = CliRunner().invoke(anomalies, ["score", "--csv", "-"], input=text)
+    cli_rate = len(timestamps) / (time.perf_counter() - started)
+    assert result.exit_code == 0, result.output
+    started = time.perf_counter()
+    for _ in score_series(timestamps, values, params_for_step(STEP)):
         pass
-    detector_rate = len(ts) / (time.perf_counter() - started)
+    detector_rate = len(timestamps) / (time.perf_counter() - started)
     started = time.perf_counter()
     total = 0.0
-    for v in vs:
+    for v in values:
         total += v or 0.0
-    loop_rate = len(vs) / (time.perf_counter() - started)
-    return detector_rate, loop_rate
+    loop_rate = len(values) / (time.perf_counter() - started)
+    return cli_rate, detector_rate, loop_rate
 
 
 def _mean(rows: list[dict[str, object]], key: str, attr: str) -> float:
@@ -271,10 +288,10 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
             ("per_day", "notes/day"),
         ],
     )
-    rate, loop = throughput()
+    rate, detector_rate, loop = throughput()
     print(
-        f"\nThroughput: detector {rate:,.0f} rows/s; plain loop {loop:,.0f} rows/s "
-        f"(ratio {rate / loop:.3f})"
+        f"\nThroughput: alerting anomalies score {rate:,.0f} rows/s (detector alone "
+        f"{detector_rate:,.0f}); plain loop {loop:,.0f} rows/s (ratio {rate / loop:.4f})"
     )
     f1 = _mean(det, "detector", "f1")
     print("\nTargets")
@@ -291,7 +308,7 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
     _check(f"median lead >= 5 min: {lead:.1f}", lead >= 5)
     null = _mean(pred, "predictor, null control", "per_day")
     _check(f"<= 1 prediction a day on the null control: {null:.2f}", null <= 1)
-    _check(f">= 20,000 rows/s scored: {rate:,.0f}", rate >= 20_000)
+    _check(f">= 20,000 rows/s through anomalies score: {rate:,.0f}", rate >= 20_000)
     return 0
 
 

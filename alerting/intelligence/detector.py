@@ -44,7 +44,7 @@ class DetectorParams:
     level_rate: float = 0.03
     slope_rate: float = 0.0005
     day_rate: float = 0.08
-    week_rate: float = 0.04
+    week_rate: float = 0.1
     spread_rate: float = 0.01
     #: Consecutive same-signed points past SHIFT_Z after which the level moves to them.
     adapt_after: int = 12
@@ -191,6 +191,9 @@ class Detector:
 
         # Level shift: a run of large residuals of one sign moves the level to the new regime.
         if abs(z) > SHIFT_Z and not learning:
+            # The weekly correction still learns (clipped): a weekend that starts with a step
+            # is learned over the weeks instead of being taken for a level shift every time.
+            s.week[wbin] += p.week_rate * max(-CLIP * spread, min(CLIP * spread, residual))
             if s.run == 0 or (s.run > 0) == (residual > 0):
                 s.run += 1 if residual > 0 else -1
                 s.run_sum += residual
@@ -224,7 +227,7 @@ def params_for_step(step_seconds: float, *, probation_seconds: float = DAY) -> D
         level_rate=min(0.3, 0.03 * per_5min),
         slope_rate=min(0.01, 0.0005 * per_5min),
         day_rate=min(0.3, 0.08 * per_5min),
-        week_rate=min(0.3, 0.04 * per_5min),
+        week_rate=min(0.3, 0.1 * per_5min),
         spread_rate=min(0.1, 0.01 * per_5min),
         adapt_after=max(3, int(3600 / max(step_seconds, 1.0))),
     )
