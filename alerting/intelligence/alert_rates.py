@@ -24,6 +24,8 @@ from alerting.intelligence.detector import Detector, DetectorParams, SeriesState
 COUNTED_ACTIONS = ("created", "repeated")
 #: At most this many buckets are replayed for a series in one tick (beat was away long).
 MAX_CATCH_UP = 7 * 1440
+#: Learning pace of a series while its anomaly episode is open.
+EPISODE_PACE = 0.1
 #: Buckets older than this are pruned.
 RETENTION = timedelta(days=35)
 
@@ -38,6 +40,10 @@ def count_new_events(
 ) -> datetime | None:
     """Add the tenant's events received before ``until`` (a bucket boundary) and not yet
     counted to the buckets; returns where this count started (None: nothing counted).
+
+    An event counts in the bucket of when it occurred (the producer's stamp), so a backlog
+    ingested late is not a surge; one that occurred before the buckets already counted (sent
+    late, or a clock behind) counts where counting resumes, and never after it was received.
 
     The cursor row is locked to the end of the caller's transaction, so two ticks of one
     tenant run one after the other."""
@@ -54,7 +60,9 @@ def count_new_events(
             """
             INSERT INTO alert_rate_buckets (tenant_id, alert_type, environment, bucket_at, count)
             SELECT :tenant, payload->>'alert_type', coalesce(payload->>'environment', ''),
-                   to_timestamp(floor(extract(epoch FROM received_at) / :size) * :size),
+                   to_timestamp(floor(extract(epoch FROM least(received_at, greatest(
+                       coalesce((payload->>'occurred_at')::timestamptz, received_at), :since
+                   ))) / :size) * :size),
                    count(*)
             FROM alert_events
             WHERE tenant_id = :tenant AND received_at >= :since AND received_at < :until
@@ -95,7 +103,9 @@ class Verdict:
 
 def detector_params(probation: int) -> DetectorParams:
     """Counts of the last window, every bucket: an hour or so of memory for the level, a day
-    for the profile, and an hour of abnormal buckets before a new level is the norm."""
+    for the profile, and half a day of abnormal buckets (at one a minute) before a new level
+    is the norm: a heartbeat that stopped stays an open anomaly, not the new normal in an
+    hour."""
     return DetectorParams(
         probation=probation,
         level_rate=0.01,
@@ -103,7 +113,7 @@ def detector_params(probation: int) -> DetectorParams:
         day_rate=0.03,
         week_rate=0.01,
         spread_rate=0.005,
-        adapt_after=60,
+        adapt_after=720,
         counts=True,
     )
 
@@ -192,7 +202,8 @@ def score_tenant(
         while at < until:
             # The detector sees the count of the last `window` buckets, as the message says it.
             in_window += counts.get(at, 0)
-            scored = detector.update(at.timestamp(), float(in_window))
+            pace = 1.0 if row.episode_since is None else EPISODE_PACE
+            scored = detector.update(at.timestamp(), float(in_window), pace)
             in_window -= counts.get(at - step * (window - 1), 0)
             verdict = _episode_step(
                 row, detector, scored.score, at, counts, step, window, threshold, calm_needed

@@ -154,8 +154,10 @@ class Detector:
             return max(spread, 0.5 + 0.5 * math.sqrt(max(pred, 0.0)))
         return max(spread, 1e-9 * (1.0 + abs(s.level)))
 
-    def update(self, t: float, value: float | None) -> Scored:
-        """Score the point (t, value), then learn from it. A missing value scores 0."""
+    def update(self, t: float, value: float | None, pace: float = 1.0) -> Scored:
+        """Score the point (t, value), then learn from it at ``pace`` times the usual rates
+        (the alert-rate series learn slowly while an anomaly episode is open, so the anomaly
+        does not become the norm it is measured against). A missing value scores 0."""
         s, p = self.state, self.params
         if value is None or math.isnan(value):
             return Scored(0.0, math.nan, math.nan, 0.0)
@@ -193,7 +195,7 @@ class Detector:
         if abs(z) > SHIFT_Z and not learning:
             # The weekly correction still learns (clipped): a weekend that starts with a step
             # is learned over the weeks instead of being taken for a level shift every time.
-            s.week[wbin] += p.week_rate * max(-CLIP * spread, min(CLIP * spread, residual))
+            s.week[wbin] += pace * p.week_rate * max(-CLIP * spread, min(CLIP * spread, residual))
             if s.run == 0 or (s.run > 0) == (residual > 0):
                 s.run += 1 if residual > 0 else -1
                 s.run_sum += residual
@@ -205,13 +207,13 @@ class Detector:
             return Scored(score, pred, spread, z)
         s.run, s.run_sum = 0, 0.0
 
-        clipped = max(-CLIP * spread, min(CLIP * spread, residual))
+        clipped = pace * max(-CLIP * spread, min(CLIP * spread, residual))
         fast = 3.0 if learning else 1.0
         s.level += min(0.5, p.level_rate * fast) * clipped
         s.slope += p.slope_rate * clipped
         s.day[dbin] += min(0.5, p.day_rate * fast) * clipped
         s.week[wbin] += p.week_rate * clipped
-        rate = min(0.2, p.spread_rate * (5.0 if learning else 1.0))
+        rate = pace * min(0.2, p.spread_rate * (5.0 if learning else 1.0))
         s.spread += rate * (min(abs(residual), CLIP * spread) - s.spread)
         return Scored(score, pred, spread, z)
 

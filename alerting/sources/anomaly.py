@@ -76,13 +76,15 @@ def enabled_tenants(session: Session) -> list[tuple[str, AnomalyConfig, str | No
     return [(r[0], AnomalyConfig.model_validate(r[1]), r[2]) for r in rows]
 
 
-def anomaly_tick(session: Session, settings: Settings, tenant_id: str) -> AnomalyTickResult:
+def anomaly_tick(
+    session: Session,
+    settings: Settings,
+    tenant_id: str,
+    config: AnomalyConfig,
+    escalation_channel: str | None,
+) -> AnomalyTickResult:
     """One tenant's tick, in the caller's transaction."""
     result = AnomalyTickResult()
-    found = [t for t in enabled_tenants(session) if t[0] == tenant_id]
-    if not found:
-        return result
-    _, config, escalation_channel = found[0]
     current = now()
     bucket = settings.anomaly_bucket_seconds
     # The last bucket closes a little after its end: late commits of its events are counted.

@@ -49,7 +49,7 @@ def test_a_surge_raises_one_anomaly_alert_and_it_resolves(clean: Stack) -> None:
     assert len(surge) == 1, texts
     # In numbers, with the expectation, and linking the alert behind it.
     assert "queue_depth" in surge[0]
-    assert "in 3 s; expected at most" in surge[0], surge[0]
+    assert "in 3 s; expected \u2264" in surge[0], surge[0]
     assert "/api/v1/alerts/" in surge[0]
     assert len([t for t in texts if "back to normal" in t]) == 1
 

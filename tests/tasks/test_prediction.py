@@ -35,6 +35,7 @@ def _ingested(count: int) -> bool:
             select(func.count()).where(
                 AlertEventRow.tenant_id == "tenant-a",
                 AlertEventRow.action.in_(("created", "repeated")),
+                AlertEventRow.payload["labels"]["service"].astext == "db-3",
             )
         )
         return stored == count

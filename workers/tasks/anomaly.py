@@ -16,11 +16,11 @@ def anomaly_tick() -> int:
     transaction per tenant; anomaly alerts are routed and notes delivered after commit."""
     settings = get_settings()
     with session_scope() as session:
-        tenants = [tenant_id for tenant_id, _, _ in enabled_tenants(session)]
+        tenants = enabled_tenants(session)
     raised = 0
-    for tenant_id in tenants:
+    for tenant_id, config, escalation_channel in tenants:
         with session_scope() as session:
-            result = score_tenant_series(session, settings, tenant_id)
+            result = score_tenant_series(session, settings, tenant_id, config, escalation_channel)
         for tenant, event_id in result.route:
             enqueue_route(tenant, event_id, app=app)
         for tenant, notification_id in result.deliver:
