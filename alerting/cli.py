@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from alerting.anomalies_cli import anomalies
 from alerting.cli_errors import AlertingGroup, fail, set_debug
 from alerting.domain.errors import AlertingError, InvalidInput
 from alerting.settings import get_settings
@@ -826,6 +827,8 @@ def db_current() -> None:
 
     click.echo(current(get_settings().require_postgres_url()) or "(empty)")
 
+
+main.add_command(anomalies)
 
 if __name__ == "__main__":
     main()

@@ -19,5 +19,9 @@ GROUP_FLUSH_TASK = "alerting.group_flush"
 INTEGRATE_TASK = "alerting.integrate"
 
 
+ANOMALY_TICK_TASK = "alerting.anomaly_tick"
+PREDICTION_TRAIN_TASK = "alerting.prediction_train"
+
+
 def tenant_queue(tenant_id: str) -> str:
     return f"{TENANT_QUEUE_PREFIX}{tenant_id}"

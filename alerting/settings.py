@@ -89,6 +89,18 @@ class Settings(BaseSettings):
     channel_per_second: float = Field(default=0.8, alias="ALERTING_CHANNEL_RATE", gt=0)
     #: Messages one channel may receive at once after a quiet spell (Slack's short burst).
     channel_burst: int = Field(default=1, alias="ALERTING_CHANNEL_BURST", ge=1)
+    #: Anomaly detection: seconds of one bucket of the alert-count series (a minute), how
+    #: often beat scores them, buckets counted in "N in 10 min", the probation of a new
+    #: series and the calm buckets that end an episode. Tests shrink them.
+    anomaly_bucket_seconds: int = Field(default=60, alias="ALERTING_ANOMALY_BUCKET", gt=0)
+    anomaly_tick_seconds: float = Field(default=60.0, alias="ALERTING_ANOMALY_TICK", gt=0)
+    anomaly_window_buckets: int = Field(default=10, alias="ALERTING_ANOMALY_WINDOW", gt=0)
+    anomaly_probation_buckets: int = Field(default=1440, alias="ALERTING_ANOMALY_PROBATION", gt=0)
+    anomaly_calm_buckets: int = Field(default=10, alias="ALERTING_ANOMALY_CALM", gt=0)
+    #: How often beat retrains incident prediction on each tenant's history, in seconds.
+    prediction_train_seconds: float = Field(default=3600.0, alias="ALERTING_PREDICTION_TRAIN", gt=0)
+    #: Where users open an alert (links in anomaly messages): the web app's public address.
+    public_url: str = Field(default="http://127.0.0.1:8000", alias="ALERTING_PUBLIC_URL")
     web_host: str = Field(default="127.0.0.1", alias="ALERTING_WEB_HOST")
     web_port: int = Field(default=8000, alias="ALERTING_WEB_PORT")
     sandbox_port: int = Field(default=8025, alias="ALERTING_SANDBOX_PORT")

@@ -127,6 +127,8 @@ TEST_TENANTS: dict[str, dict[str, Any]] = {
                 "equal": ["cluster"],
             }
         ],
+        # Anomaly detection on (the tests shrink its buckets to a second).
+        "anomaly_detection": {"enabled": True, "sensitivity": "medium"},
         # Daily handoff in Paris time; the tests ask the schedule who is on call right now.
         "oncall_schedules": {
             "primary": {
@@ -182,6 +184,10 @@ TEST_TENANTS["tenant-w"] = {
 #: Signs the Slack button clicks of the tests.
 TEST_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TABLES = (
+    "alert_rate_buckets",
+    "alert_rate_series",
+    "anomaly_cursors",
+    "prediction_models",
     "silences",
     "audit_log",
     "integration_calls",
@@ -283,6 +289,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "PAGERDUTY_EVENTS_URL": f"{sandbox.base_url}/pagerduty/v2/enqueue",
                 "ALERTING_INTEGRATION_TIMEOUT": "3",
                 "ALERTING_INTEGRATION_MAX_ATTEMPTS": "4",
+                # Anomaly detection in seconds: 1 s buckets, 3 s windows, 10 s of probation.
+                "ALERTING_ANOMALY_BUCKET": "1",
+                "ALERTING_ANOMALY_WINDOW": "3",
+                "ALERTING_ANOMALY_PROBATION": "10",
+                "ALERTING_ANOMALY_CALM": "3",
                 # Tenant webhooks point at the sandbox.
                 "ALERTING_WEBHOOK_HOSTS": "127.0.0.1",
                 "PYTHONUNBUFFERED": "1",

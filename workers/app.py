@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 
 from alerting.db.session import dispose_engines
 from alerting.queues import (
+    ANOMALY_TICK_TASK,
     DELIVER_TASK,
     ESCALATION_TICK_TASK,
     GROUP_FLUSH_TASK,
@@ -20,6 +21,7 @@ from alerting.queues import (
     INTEGRATE_TASK,
     INTERACTION_TASK,
     MAINTENANCE_QUEUE,
+    PREDICTION_TRAIN_TASK,
     ROUTE_TASK,
     SWEEP_TASK,
     tenant_queue,
@@ -49,6 +51,7 @@ app = Celery(
         "workers.tasks.escalation",
         "workers.tasks.grouping",
         "workers.tasks.integrate",
+        "workers.tasks.anomaly",
     ],
 )
 
@@ -62,7 +65,13 @@ def route_task(
         return {"queue": tenant_queue(kwargs["tenant_id"])}
     if name == INGEST_TASK:
         return {"queue": INGEST_QUEUE}
-    if name in (SWEEP_TASK, ESCALATION_TICK_TASK, GROUP_FLUSH_TASK):
+    if name in (
+        SWEEP_TASK,
+        ESCALATION_TICK_TASK,
+        GROUP_FLUSH_TASK,
+        ANOMALY_TICK_TASK,
+        PREDICTION_TRAIN_TASK,
+    ):
         return {"queue": MAINTENANCE_QUEUE}
     return None
 
@@ -113,6 +122,16 @@ app.conf.update(
             "task": SWEEP_TASK,
             "schedule": settings.sweep_interval_seconds,
             "options": {"queue": MAINTENANCE_QUEUE, "expires": settings.sweep_interval_seconds * 2},
+        },
+        "anomaly-tick": {
+            "task": ANOMALY_TICK_TASK,
+            "schedule": settings.anomaly_tick_seconds,
+            "options": {"queue": MAINTENANCE_QUEUE, "expires": settings.anomaly_tick_seconds},
+        },
+        "prediction-train": {
+            "task": PREDICTION_TRAIN_TASK,
+            "schedule": settings.prediction_train_seconds,
+            "options": {"queue": MAINTENANCE_QUEUE, "expires": settings.prediction_train_seconds},
         },
     },
     timezone="UTC",

@@ -117,6 +117,8 @@ class AlertEventRow(Base):
     __tablename__ = "alert_events"
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_alert_events_idempotency"),
+        # Counting a tenant's events by time (anomaly detection, incident prediction).
+        Index("ix_alert_events_tenant_received", "tenant_id", "received_at"),
         Index(
             "ix_alert_events_unrouted", "received_at", postgresql_where=text("routed_at IS NULL")
         ),
@@ -424,3 +426,70 @@ class Silence(Base):
     #: The alert a Slack "Silence 1h" click was made on, if any.
     alert_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _now()
+
+
+class AlertRateBucket(Base):
+    """Alert events of one series (tenant x alert type x environment) in one bucket (a minute
+    by default). Only non-empty buckets are stored; a missing bucket counts 0."""
+
+    __tablename__ = "alert_rate_buckets"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    alert_type: Mapped[str] = mapped_column(String(128), primary_key=True)
+    #: "" for events without an environment.
+    environment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class AlertRateSeries(Base):
+    """A watched series: its detector's learned state, how far it is scored, its episode."""
+
+    __tablename__ = "alert_rate_series"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    alert_type: Mapped[str] = mapped_column(String(128), primary_key=True)
+    environment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The detector's SeriesState as JSON.
+    state: Mapped[dict[str, Any]]
+    #: Buckets before this instant are scored.
+    scored_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_score: Mapped[float] = mapped_column(default=0.0)
+    #: The open anomaly episode: when it started (null when the series is normal).
+    episode_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Consecutive calm buckets within an open episode.
+    calm: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = _now()
+
+
+class AnomalyCursor(Base):
+    """Per tenant: events before ``counted_until`` are in the buckets."""
+
+    __tablename__ = "anomaly_cursors"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    counted_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PredictionModelRow(Base):
+    """Incident prediction for one tenant and service: the trained model (null with too little
+    history) and the risk last told in a note."""
+
+    __tablename__ = "prediction_models"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    service: Mapped[str] = mapped_column(String(200), primary_key=True)
+    model: Mapped[dict[str, Any] | None]
+    incidents: Mapped[int] = mapped_column(Integer)
+    trained_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_risk: Mapped[float] = mapped_column(default=0.0)
+    noted_risk: Mapped[float | None]
+    noted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from alerting.domain.anomalies import AnomalyConfig
 from alerting.domain.channels import check_channel
 from alerting.domain.errors import InvalidInput, pydantic_problems
 from alerting.domain.escalation import EscalationPolicy, unconfigured_integrations
@@ -189,6 +190,7 @@ class TenantConfig(BaseModel):
     #: When an alert that fires and resolves again and again is held back (``fires`` within
     #: ``window``, stable again after ``stable_for``).
     flapping: FlappingConfig = Field(default_factory=FlappingConfig)
+    anomaly_detection: AnomalyConfig = Field(default_factory=AnomalyConfig)
     #: On-call rotations, named; a level's ``mention: oncall:<name>`` pages whoever is on call.
     oncall_schedules: dict[str, OncallSchedule] = Field(default_factory=dict)
 

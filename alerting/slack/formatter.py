@@ -281,6 +281,11 @@ class SlackAlertFormatter:
             url = alert.annotations.get(key, "")
             if url.startswith(("https://", "http://")) and "|" not in url and ">" not in url:
                 links.append(f"<{url}|{tr.gettext(label)}>")
+        # The alerts behind an anomaly alert: alert_url_1, alert_url_2, ...
+        for number in range(1, 10):
+            url = alert.annotations.get(f"alert_url_{number}", "")
+            if url.startswith(("https://", "http://")) and "|" not in url and ">" not in url:
+                links.append(f"<{url}|{tr.gettext('Alert %(number)s', number=number)}>")
         return "  ·  ".join(links)
 
     def _context(self, alert: AlertView, tr: Translator) -> str:

@@ -1,0 +1,1 @@
+"""Where events come from besides producers: the anomaly detector and incident prediction."""
