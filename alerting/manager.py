@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from alerting.db.session import session_scope
+from alerting.domain.errors import InvalidInput
+from alerting.domain.events import MAX_ACTOR_CHARS, text_problem
 from alerting.metrics import TIME_TO
 from alerting.pipeline.lifecycle import LifecycleResult, acknowledge_alert, resolve_alert
 from alerting.producer import enqueue_integration, enqueue_route, send_alert
@@ -107,6 +109,11 @@ class SlackAlertManager:
     ) -> AlertState:
         if not by or not by.strip():
             raise ValueError("by: who acknowledges or resolves must be named")
+        problem = text_problem(by)
+        if problem is None and len(by) > MAX_ACTOR_CHARS:
+            problem = f"is longer than {MAX_ACTOR_CHARS} characters"
+        if problem:
+            raise InvalidInput(action.__name__, [("by", problem)])
         with session_scope(self.settings.postgres_url) as session:
             result = action(session, alert_id, by=by, tenant_id=tenant_id)
         if result.event_id is not None:

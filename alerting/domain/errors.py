@@ -11,6 +11,15 @@ from pydantic import ValidationError
 _KEY_PATH_REASON = re.compile(r"^([A-Za-z_][\w-]*(?:\.[\w-]+)+): (.+)$", re.DOTALL)
 
 
+#: Characters shown escaped in error messages: controls, lone surrogates.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters and lone surrogates written as escapes."""
+    return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
 class AlertingError(Exception):
     """Base class of the project's own errors."""
 
@@ -19,10 +28,12 @@ class InvalidInput(AlertingError, ValueError):
     """Input refused at an edge; ``problems`` lists ``(field path, reason)`` pairs."""
 
     def __init__(self, where: str, problems: Iterable[tuple[str, str]]) -> None:
-        self.where = where
-        self.problems = list(problems)
+        self.where = printable(where)
+        # Paths and reasons may quote what was refused: shown escaped, so that the refusal
+        # itself can always be encoded (JSON, logs, a terminal).
+        self.problems = [(printable(field), printable(reason)) for field, reason in problems]
         lines = "; ".join(f"{field}: {reason}" for field, reason in self.problems)
-        super().__init__(f"{where}: {lines}")
+        super().__init__(f"{self.where}: {lines}")
 
     @classmethod
     def from_pydantic(cls, where: str, exc: ValidationError) -> InvalidInput:

@@ -23,7 +23,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alerting.domain.durations import Duration
-from alerting.domain.events import ENVIRONMENT_RE
+from alerting.domain.events import (
+    ENVIRONMENT_RE,
+    MAX_ACTOR_CHARS,
+    Line,
+    Text,
+    text_problem,
+    time_problem,
+)
 from alerting.domain.matchers import Matcher, MatcherField, Op, matches_all
 
 #: Longest silence or window occurrence; a longer one is almost certainly a typo.
@@ -75,14 +82,31 @@ class SilenceSpec(BaseModel):
     ends_at: datetime | None = None
     #: Instead of ``ends_at``: how long from ``starts_at`` (``"2h"``, ``"30m"``, seconds).
     duration: Duration | None = None
-    created_by: str = Field(min_length=1, max_length=200, pattern=r"\S")
-    comment: str = Field(default="", max_length=1000)
+    created_by: Line = Field(min_length=1, max_length=MAX_ACTOR_CHARS, pattern=r"\S")
+    comment: Text = Field(default="", max_length=1000)
+
+    @field_validator("matchers", mode="before")
+    @classmethod
+    def _storable(cls, value: object) -> object:
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                problem = isinstance(item, str) and text_problem(item)
+                if problem:
+                    raise ValueError(f"matcher {index + 1} {problem}")
+        return value
 
     @field_validator("starts_at", "ends_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("needs a time zone offset, e.g. 2030-01-01T10:00:00Z")
+        # A silence may be planned at most a year ahead; the bound also keeps its end
+        # computable (9999-12-31 plus a duration is past what a datetime holds).
+        problem = time_problem(value, ahead=timedelta(seconds=MAX_MUTE_SECONDS))
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("duration")

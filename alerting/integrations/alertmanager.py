@@ -181,7 +181,11 @@ def alert_event(
     try:
         return validate_event(data, max_message_chars=max_message_chars), []
     except InvalidInput as exc:
-        fields = {"alert_type": "labels.alertname", "message": message_field}
+        fields = {
+            "alert_type": "labels.alertname",
+            "message": message_field,
+            "occurred_at": "endsAt" if alert.status == "resolved" else "startsAt",
+        }
         return None, [(fields.get(field, field), reason) for field, reason in exc.problems]
 
 
