@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -103,24 +104,25 @@ def text_problem(value: str, *, multiline: bool = False) -> str | None:
     return f"contains the control character {code} {where}"
 
 
-def check_line(value: str) -> str:
+def check_line(value: Any) -> Any:
     """A pydantic validator for one-line text (see :func:`text_problem`)."""
-    problem = text_problem(value)
+    problem = isinstance(value, str) and text_problem(value)
     if problem:
         raise ValueError(problem)
     return value
 
 
-def check_text(value: str) -> str:
+def check_text(value: Any) -> Any:
     """A pydantic validator for multi-line text (see :func:`text_problem`)."""
-    problem = text_problem(value, multiline=True)
+    problem = isinstance(value, str) and text_problem(value, multiline=True)
     if problem:
         raise ValueError(problem)
     return value
 
 
-Line = Annotated[str, AfterValidator(check_line)]
-Text = Annotated[str, AfterValidator(check_text)]
+# Checked before the string's own constraints, which cannot even read a lone surrogate.
+Line = Annotated[str, BeforeValidator(check_line)]
+Text = Annotated[str, BeforeValidator(check_text)]
 
 
 def time_problem(value: datetime, *, ahead: timedelta, at: datetime | None = None) -> str | None:

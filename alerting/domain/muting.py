@@ -35,6 +35,8 @@ from alerting.domain.matchers import Matcher, MatcherField, Op, matches_all
 
 #: Longest silence or window occurrence; a longer one is almost certainly a typo.
 MAX_MUTE_SECONDS = 366 * 86400
+#: Furthest ahead a silence may start or end.
+MAX_PLANNED_AHEAD = timedelta(days=3653)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -102,9 +104,9 @@ class SilenceSpec(BaseModel):
             return None
         if value.tzinfo is None:
             raise ValueError("needs a time zone offset, e.g. 2030-01-01T10:00:00Z")
-        # A silence may be planned at most a year ahead; the bound also keeps its end
-        # computable (9999-12-31 plus a duration is past what a datetime holds).
-        problem = time_problem(value, ahead=timedelta(seconds=MAX_MUTE_SECONDS))
+        # The bound keeps the end computable (9999-12-31 plus a duration is past what a
+        # datetime holds) and catches typos in the year.
+        problem = time_problem(value, ahead=MAX_PLANNED_AHEAD)
         if problem:
             raise ValueError(problem)
         return value

@@ -143,8 +143,10 @@ def _upsert_firing(
         last_seen_at=seen_at,
     )
     # The stored time as compared: one ahead of the clock (written before times were bounded)
-    # counts as now, so that it cannot freeze the alert's text for ever.
-    stored_seen = func.least(Alert.last_seen_at, current)
+    # is not believed, so that it cannot freeze the alert's text for ever.
+    stored_seen = case(
+        (Alert.last_seen_at > current, stmt.excluded.last_seen_at), else_=Alert.last_seen_at
+    )
     newer = stmt.excluded.last_seen_at >= stored_seen
     # The partial unique index makes concurrent first events of one fingerprint fold into a
     # single alert instead of racing to create two.
