@@ -4,6 +4,7 @@ stored and told. Never accepted and then lost, never a server error."""
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from alerting.db.session import session_scope
 from alerting.domain.errors import InvalidInput
 from alerting.producer import send_alert
 from tests.conftest import Stack
-from tests.services import wait_for
+from tests.services import cli, wait_for
 from tests.tasks.helpers import details, key_headers, wait_details
 
 #: Characters that broke storage or display before: NUL, lone surrogates, escape sequences,
@@ -345,3 +346,17 @@ def test_an_annotation_url_cannot_mention_the_channel(web: TestClient, clean: St
     blocks = str(message["blocks"])
     assert "<https://runbooks/x?&lt;!here&gt;%7Cy|Runbook>" in blocks
     assert "<!here" not in blocks
+
+
+def test_the_cli_refuses_escape_sequences_and_future_times(clean: Stack) -> None:
+    base = ["send", "--tenant", "tenant-a", "--type", "cli_check", "--severity", "info"]
+    for extra, field in (
+        (["--message", "\x1b[2Jwiped"], "message"),
+        (["--message", "m", "--label", "team=\x1b]0;title\x07"], "labels"),
+    ):
+        done = subprocess.run(cli(*base, *extra), env=clean.env, capture_output=True, text=True)
+        assert done.returncode == 2, done.stdout
+        assert f"{field}: " in done.stderr and "control character" in done.stderr, done.stderr
+        assert "\x1b" not in done.stderr
+    with session_scope() as session:
+        assert session.scalar(text("SELECT count(*) FROM alert_events")) == 0
