@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -40,7 +41,13 @@ class InvalidInput(AlertingError, ValueError):
         return cls(where, pydantic_problems(exc))
 
 
-def pydantic_problems(exc: ValidationError) -> list[tuple[str, str]]:
+class HasErrors(Protocol):
+    """A pydantic ``ValidationError``, or a web framework's wrapper of its errors."""
+
+    def errors(self) -> Sequence[Any]: ...
+
+
+def pydantic_problems(exc: HasErrors) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     for err in exc.errors():
         path = ".".join(str(p) for p in err["loc"]) or "(input)"

@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         # FastAPI's own answer echoes the input, which may not even be encodable (a lone
         # surrogate); this one names each field and the reason, like every other refusal.
-        problems = pydantic_problems(exc)  # type: ignore[arg-type]
+        problems = pydantic_problems(exc)
         return await _invalid(
             request,
             InvalidInput(
