@@ -105,7 +105,7 @@ def parse_webhook(
 ) -> AlertmanagerBatch:
     """The events of one Alertmanager post, or :class:`InvalidInput` naming every bad field."""
     try:
-        payload = _payload(body, where)
+        payload = _payload(body)
     except ValidationError as exc:
         raise InvalidInput(where, pydantic_problems(exc)) from None
     if payload.version != PAYLOAD_VERSION:
@@ -134,18 +134,19 @@ def parse_webhook(
     )
 
 
-def _payload(body: bytes | str, where: str) -> AlertmanagerPayload:
+def _payload(body: bytes | str) -> AlertmanagerPayload:
     try:
         return AlertmanagerPayload.model_validate_json(body)
     except ValidationError as exc:
         if not any(error["type"] == "json_invalid" for error in exc.errors()):
             raise
-    # The fast parser refuses escapes such as a lone surrogate (``\ud800``) without saying
-    # where; Python's reads them, and the checks of each event then name the field.
+        refused = exc
+    # The fast parser also refuses escapes such as a lone surrogate (``\ud800``), without
+    # saying where; Python's reads them, and the checks of each event then name the field.
     try:
         data = json.loads(body)
-    except ValueError as exc:
-        raise InvalidInput(where, [("(body)", f"not JSON: {exc}")]) from None
+    except ValueError:
+        raise refused from None
     return AlertmanagerPayload.model_validate(data)
 
 
