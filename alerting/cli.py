@@ -747,22 +747,28 @@ def silence_add(
 @silence.command("list")
 @click.option("--tenant", "tenant_id", required=True)
 @click.option("--all", "include_all", is_flag=True, help="Expired silences too.")
-def silence_list(tenant_id: str, include_all: bool) -> None:
-    """The tenant's active and pending silences."""
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option("--cursor", default=None, help="Continue a listing (printed after a full page).")
+def silence_list(tenant_id: str, include_all: bool, limit: int, cursor: str | None) -> None:
+    """The tenant's active and pending silences, by start time, a page at a time."""
     from alerting.db.session import session_scope
     from alerting.domain.errors import UnknownTenant
-    from alerting.pipeline.silences import list_silences, silence_dict
+    from alerting.pipeline.silences import list_silences, page_cursor, silence_dict
 
     try:
         with session_scope() as session:
-            rows = [
-                silence_dict(s)
-                for s in list_silences(session, tenant_id, include_expired=include_all)
-            ]
+            found = list_silences(
+                session, tenant_id, include_expired=include_all, limit=limit + 1, cursor=cursor
+            )
+            rows = [silence_dict(s) for s in found[:limit]]
+            next_cursor = page_cursor(found[limit - 1]) if len(found) > limit else None
     except UnknownTenant as exc:
         from alerting.tenant_check import refuse_unknown_tenant
 
         refuse_unknown_tenant(exc.tenant_id, option="--tenant")
+        _fail(str(exc), 2)
+        return
+    except InvalidInput as exc:
         _fail(str(exc), 2)
         return
     table = Table("id", "matchers", "start", "end", "author", "comment", "state")
@@ -782,6 +788,8 @@ def silence_list(tenant_id: str, include_all: bool) -> None:
             )
         )
     console.print(table)
+    if next_cursor:
+        err_console.print(f"more: --cursor {next_cursor}", highlight=False, markup=False)
 
 
 @silence.command("expire")

@@ -24,6 +24,8 @@ from datetime import datetime
 from typing import TypeVar
 
 from alerting.db.session import session_scope
+from alerting.domain.errors import InvalidInput
+from alerting.domain.events import MAX_ACTOR_CHARS, text_problem
 from alerting.metrics import TIME_TO
 from alerting.pipeline.lifecycle import (
     AlertNotFound,
@@ -157,6 +159,11 @@ class SyncSlackAlertManager:
     ) -> AlertState:
         if not by or not by.strip():
             raise ValueError("by: who acknowledges or resolves must be named")
+        problem = text_problem(by)
+        if problem is None and len(by) > MAX_ACTOR_CHARS:
+            problem = f"is longer than {MAX_ACTOR_CHARS} characters"
+        if problem:
+            raise InvalidInput(action.__name__, [("by", problem)])
 
         def apply() -> LifecycleResult:
             with session_scope(self.settings.postgres_url) as session:

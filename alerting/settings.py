@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(default=None, alias="ALERTING_SECRET_KEY")
     #: Largest accepted alert message, in characters.
     max_message_chars: int = Field(default=8000, alias="ALERTING_MAX_MESSAGE_CHARS", gt=0)
+    #: Largest HTTP request body, in bytes; larger ones are answered 413 before anything
+    #: else. A tenant's ``quotas.max_body_bytes`` may lower it for that tenant.
+    max_body_bytes: int = Field(default=1_048_576, alias="ALERTING_MAX_BODY_BYTES", gt=0)
     #: First retry countdown for transient Slack failures, in seconds; doubles per attempt.
     retry_base_seconds: float = Field(default=2.0, alias="ALERTING_RETRY_BASE_SECONDS", gt=0)
     #: Largest retry countdown, in seconds. Kept far below the broker visibility timeout.

@@ -410,6 +410,8 @@ class Silence(Base):
             "ends_at",
             postgresql_where=text("expired_at IS NULL"),
         ),
+        # Listings a page at a time: (starts_at, id) after the cursor.
+        Index("ix_silences_tenant_start", "tenant_id", "starts_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -66,9 +67,88 @@ MAX_ANNOTATION_VALUE_CHARS = 4096
 #: Largest accepted message unless ALERTING_MAX_MESSAGE_CHARS says otherwise, in characters.
 DEFAULT_MAX_MESSAGE_CHARS = 8000
 
-TENANT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-ALERT_TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-ENVIRONMENT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+#: Longest name of who acknowledges, resolves or silences (``by``, ``created_by``).
+MAX_ACTOR_CHARS = 200
+
+#: Furthest ahead of the receiving clock an event's ``occurred_at`` may be (producers' clock
+#: skew). A time further ahead is refused: stored, it would outrank every later event.
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+#: Earliest accepted ``occurred_at``; anything before is a clock or unit error (epoch 0).
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+
+# ``\Z`` rather than ``$``, which would also accept a trailing newline.
+TENANT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}\Z")
+ALERT_TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}\Z")
+ENVIRONMENT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
+
+# Characters no stored text may hold: PostgreSQL refuses NUL in text and jsonb, a lone
+# surrogate cannot be encoded as UTF-8, and other control characters (escape sequences
+# included) only garble a terminal or a Slack message. Multi-line text keeps tab, LF and CR;
+# one-line text (names, label values, actors) keeps only tab.
+_NOT_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_NOT_IN_LINE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def text_problem(value: str, *, multiline: bool = False) -> str | None:
+    """Why ``value`` cannot be stored as it is, or None when it can."""
+    found = (_NOT_IN_TEXT if multiline else _NOT_IN_LINE).search(value)
+    if found is None:
+        return None
+    char = found.group()
+    code = f"U+{ord(char):04X}"
+    where = f"at position {found.start()}"
+    if char == "\x00":
+        return f"contains a NUL character ({code}) {where}"
+    if "\ud800" <= char <= "\udfff":
+        return f"contains a lone surrogate ({code}) {where}, which is not valid Unicode"
+    return f"contains the control character {code} {where}"
+
+
+def check_line(value: Any) -> Any:
+    """A pydantic validator for one-line text (see :func:`text_problem`)."""
+    problem = isinstance(value, str) and text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def check_text(value: Any) -> Any:
+    """A pydantic validator for multi-line text (see :func:`text_problem`)."""
+    problem = isinstance(value, str) and text_problem(value, multiline=True)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# Checked before the string's own constraints, which cannot even read a lone surrogate.
+Line = Annotated[str, BeforeValidator(check_line)]
+Text = Annotated[str, BeforeValidator(check_text)]
+
+
+def time_problem(value: datetime, *, ahead: timedelta, at: datetime | None = None) -> str | None:
+    """Why ``value`` (aware) is not an acceptable time: before EARLIEST_TIME, or more than
+    ``ahead`` after ``at`` (default: now)."""
+    try:
+        moment = value.astimezone(UTC)
+    except OverflowError:
+        return "is out of range"
+    if moment < EARLIEST_TIME:
+        return f"is before {EARLIEST_TIME.date().isoformat()}: a clock or unit error"
+    limit = (at or datetime.now(UTC)) + ahead
+    if moment > limit:
+        return (
+            f"is more than {_span(ahead)} in the future (at most {limit.isoformat()} is accepted)"
+        )
+    return None
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds % 86400 == 0:
+        return f"{seconds // 86400} days"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} minutes"
+    return f"{seconds} seconds"
 
 
 def parse_severity(value: object) -> Severity:
@@ -97,7 +177,7 @@ def _check_tenant_id(value: str) -> str:
     return value
 
 
-def _string_map(kind: str, max_value: int) -> Any:
+def _string_map(kind: str, max_value: int, *, multiline: bool = False) -> Any:
     def check(value: dict[str, str]) -> dict[str, str]:
         if len(value) > MAX_LABELS:
             raise ValueError(f"at most {MAX_LABELS} {kind}, got {len(value)}")
@@ -106,8 +186,14 @@ def _string_map(kind: str, max_value: int) -> Any:
                 raise ValueError(
                     f"{kind} key {key[:40]!r} must be 1-{MAX_LABEL_KEY_CHARS} characters"
                 )
+            problem = text_problem(key)
+            if problem:
+                raise ValueError(f"{kind} key {key[:40]!r} {problem}")
             if len(item) > max_value:
                 raise ValueError(f"{kind} {key!r} is longer than {max_value} characters")
+            problem = text_problem(item, multiline=multiline)
+            if problem:
+                raise ValueError(f"{kind} {key[:40]!r}: the value {problem}")
         return value
 
     return AfterValidator(check)
@@ -119,7 +205,7 @@ Labels = Annotated[
 ]
 Annotations = Annotated[
     dict[str, Annotated[str, Field(strict=True)]],
-    _string_map("annotations", MAX_ANNOTATION_VALUE_CHARS),
+    _string_map("annotations", MAX_ANNOTATION_VALUE_CHARS, multiline=True),
 ]
 
 
@@ -131,13 +217,13 @@ class AlertEvent(BaseModel):
     tenant_id: TenantId
     alert_type: str
     severity: Severity
-    message: str
+    message: Text
     status: Literal["firing", "resolved"] = "firing"
     environment: str | None = None
     labels: Labels = Field(default_factory=dict)
     annotations: Annotations = Field(default_factory=dict)
-    source: str | None = Field(default=None, max_length=200)
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    source: Line | None = Field(default=None, max_length=200)
+    idempotency_key: Line | None = Field(default=None, min_length=1, max_length=200)
     occurred_at: datetime | None = None
 
     @field_validator("severity", mode="before")
@@ -175,9 +261,14 @@ class AlertEvent(BaseModel):
     @field_validator("occurred_at")
     @classmethod
     def _occurred_at(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             # A naive time from a producer is read as UTC rather than the worker's zone.
             value = value.replace(tzinfo=UTC)
+        problem = time_problem(value, ahead=MAX_FUTURE_SKEW)
+        if problem:
+            raise ValueError(problem)
         return value
 
     def fingerprint(self) -> str:

@@ -23,11 +23,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alerting.domain.durations import Duration
-from alerting.domain.events import ENVIRONMENT_RE
+from alerting.domain.events import (
+    ENVIRONMENT_RE,
+    MAX_ACTOR_CHARS,
+    Line,
+    Text,
+    text_problem,
+    time_problem,
+)
 from alerting.domain.matchers import Matcher, MatcherField, Op, matches_all
 
 #: Longest silence or window occurrence; a longer one is almost certainly a typo.
 MAX_MUTE_SECONDS = 366 * 86400
+#: Furthest ahead a silence may start or end.
+MAX_PLANNED_AHEAD = timedelta(days=3653)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -75,14 +84,31 @@ class SilenceSpec(BaseModel):
     ends_at: datetime | None = None
     #: Instead of ``ends_at``: how long from ``starts_at`` (``"2h"``, ``"30m"``, seconds).
     duration: Duration | None = None
-    created_by: str = Field(min_length=1, max_length=200, pattern=r"\S")
-    comment: str = Field(default="", max_length=1000)
+    created_by: Line = Field(min_length=1, max_length=MAX_ACTOR_CHARS, pattern=r"\S")
+    comment: Text = Field(default="", max_length=1000)
+
+    @field_validator("matchers", mode="before")
+    @classmethod
+    def _storable(cls, value: object) -> object:
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                problem = isinstance(item, str) and text_problem(item)
+                if problem:
+                    raise ValueError(f"matcher {index + 1} {problem}")
+        return value
 
     @field_validator("starts_at", "ends_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("needs a time zone offset, e.g. 2030-01-01T10:00:00Z")
+        # The bound keeps the end computable (9999-12-31 plus a duration is past what a
+        # datetime holds) and catches typos in the year.
+        problem = time_problem(value, ahead=MAX_PLANNED_AHEAD)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("duration")

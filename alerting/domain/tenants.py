@@ -26,10 +26,11 @@ from alerting.domain.anomalies import AnomalyConfig
 from alerting.domain.channels import check_channel
 from alerting.domain.errors import InvalidInput, pydantic_problems
 from alerting.domain.escalation import EscalationPolicy, unconfigured_integrations
-from alerting.domain.events import ENVIRONMENT_RE, Severity, TenantId
+from alerting.domain.events import ENVIRONMENT_RE, Severity, TenantId, text_problem
 from alerting.domain.flapping import FlappingConfig
 from alerting.domain.muting import InhibitRule, MaintenanceWindow, unique_names
 from alerting.domain.oncall import OncallSchedule, oncall_schedule_name
+from alerting.domain.quotas import Quotas, count_routes
 from alerting.domain.routing import Route
 from alerting.integrations.config import IntegrationsConfig
 
@@ -193,6 +194,47 @@ class TenantConfig(BaseModel):
     anomaly_detection: AnomalyConfig = Field(default_factory=AnomalyConfig)
     #: On-call rotations, named; a level's ``mention: oncall:<name>`` pages whoever is on call.
     oncall_schedules: dict[str, OncallSchedule] = Field(default_factory=dict)
+    #: What this tenant may own and send (alerting/domain/quotas.py has the defaults).
+    quotas: Quotas = Field(default_factory=Quotas)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError("unstorable_text", problem), loc=loc, input=None
+            )
+            for loc, problem in _text_problems(data, ())
+        ]
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return data
+
+    @model_validator(mode="after")
+    def _within_quotas(self) -> TenantConfig:
+        over: list[tuple[tuple[str, ...], str]] = []
+        routes = count_routes(self.route)
+        if routes > self.quotas.routes:
+            over.append(
+                (("route", "routes"), f"{routes} routes; quotas.routes allows {self.quotas.routes}")
+            )
+        if len(self.inhibit_rules) > self.quotas.inhibit_rules:
+            over.append(
+                (
+                    ("inhibit_rules",),
+                    f"{len(self.inhibit_rules)} rules; "
+                    f"quotas.inhibit_rules allows {self.quotas.inhibit_rules}",
+                )
+            )
+        if over:
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(type=PydanticCustomError("quota", reason), loc=loc, input=None)
+                    for loc, reason in over
+                ],
+            )
+        return self
 
     @model_validator(mode="after")
     def _known_policies(self) -> TenantConfig:
@@ -256,6 +298,27 @@ class TenantConfig(BaseModel):
         if environment and environment in self.slack_config.environments:
             return self.slack_config.environments[environment].channel
         return self.slack_config.default_channel
+
+
+def _text_problems(
+    data: Any, loc: tuple[str | int, ...]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every string of a tenant file (keys too) that could not be stored or shown as it is."""
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    if isinstance(data, str):
+        problem = text_problem(data, multiline=True)
+        if problem:
+            found.append((loc, problem))
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(key, str) and text_problem(key):
+                found.append(((*loc, repr(key)), f"the key {text_problem(key)}"))
+                continue
+            found.extend(_text_problems(value, (*loc, key)))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            found.extend(_text_problems(item, (*loc, index)))
+    return found
 
 
 def parse_tenant(

@@ -11,6 +11,7 @@ The whole batch is checked before anything is published: a bad alert refuses the
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -104,7 +105,7 @@ def parse_webhook(
 ) -> AlertmanagerBatch:
     """The events of one Alertmanager post, or :class:`InvalidInput` naming every bad field."""
     try:
-        payload = AlertmanagerPayload.model_validate_json(body)
+        payload = _payload(body)
     except ValidationError as exc:
         raise InvalidInput(where, pydantic_problems(exc)) from None
     if payload.version != PAYLOAD_VERSION:
@@ -131,6 +132,22 @@ def parse_webhook(
         truncated=payload.truncated_alerts,
         severity_defaulted=sum(1 for a in payload.alerts if severity_defaulted(a.labels)),
     )
+
+
+def _payload(body: bytes | str) -> AlertmanagerPayload:
+    try:
+        return AlertmanagerPayload.model_validate_json(body)
+    except ValidationError as exc:
+        if not any(error["type"] == "json_invalid" for error in exc.errors()):
+            raise
+        refused = exc
+    # The fast parser also refuses escapes such as a lone surrogate (``\ud800``), without
+    # saying where; Python's reads them, and the checks of each event then name the field.
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise refused from None
+    return AlertmanagerPayload.model_validate(data)
 
 
 def alert_event(
@@ -181,7 +198,11 @@ def alert_event(
     try:
         return validate_event(data, max_message_chars=max_message_chars), []
     except InvalidInput as exc:
-        fields = {"alert_type": "labels.alertname", "message": message_field}
+        fields = {
+            "alert_type": "labels.alertname",
+            "message": message_field,
+            "occurred_at": "endsAt" if alert.status == "resolved" else "startsAt",
+        }
         return None, [(fields.get(field, field), reason) for field, reason in exc.problems]
 
 

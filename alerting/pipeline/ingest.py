@@ -69,11 +69,14 @@ def ingest_event(session: Session, event: AlertEvent, *, event_id: uuid.UUID) ->
         )
 
     fingerprint = event.fingerprint()
-    seen_at = event.occurred_at or now()
+    current = now()
+    # Never later than now: a time ahead of the clock would outrank every later event of the
+    # alert (edges refuse far-future times; this also covers a skewed producer's few minutes).
+    seen_at = min(event.occurred_at or current, current)
     alert_id: uuid.UUID | None
     calls: list[uuid.UUID] = []
     if event.status == "firing":
-        alert_id, action = _upsert_firing(session, event, fingerprint, seen_at)
+        alert_id, action = _upsert_firing(session, event, fingerprint, seen_at, current)
     else:
         resolved_id = session.execute(
             update(Alert)
@@ -121,7 +124,7 @@ def ingest_event(session: Session, event: AlertEvent, *, event_id: uuid.UUID) ->
 
 
 def _upsert_firing(
-    session: Session, event: AlertEvent, fingerprint: str, seen_at: datetime
+    session: Session, event: AlertEvent, fingerprint: str, seen_at: datetime, current: datetime
 ) -> tuple[uuid.UUID, str]:
     stmt = insert(Alert).values(
         id=uuid.uuid4(),
@@ -139,6 +142,12 @@ def _upsert_firing(
         first_seen_at=seen_at,
         last_seen_at=seen_at,
     )
+    # The stored time as compared: one ahead of the clock (written before times were bounded)
+    # is not believed, so that it cannot freeze the alert's text for ever.
+    stored_seen = case(
+        (Alert.last_seen_at > current, stmt.excluded.last_seen_at), else_=Alert.last_seen_at
+    )
+    newer = stmt.excluded.last_seen_at >= stored_seen
     # The partial unique index makes concurrent first events of one fingerprint fold into a
     # single alert instead of racing to create two.
     upsert = stmt.on_conflict_do_update(
@@ -147,17 +156,11 @@ def _upsert_firing(
         set_={
             "count": Alert.count + 1,
             # Producers retry out of order; last seen never moves backwards.
-            "last_seen_at": func.greatest(Alert.last_seen_at, stmt.excluded.last_seen_at),
+            "last_seen_at": func.greatest(stored_seen, stmt.excluded.last_seen_at),
             # The text of the latest event wins, whatever order the workers took them in.
-            "message": case(
-                (stmt.excluded.last_seen_at >= Alert.last_seen_at, stmt.excluded.message),
-                else_=Alert.message,
-            ),
-            "annotations": case(
-                (stmt.excluded.last_seen_at >= Alert.last_seen_at, stmt.excluded.annotations),
-                else_=Alert.annotations,
-            ),
-            "updated_at": now(),
+            "message": case((newer, stmt.excluded.message), else_=Alert.message),
+            "annotations": case((newer, stmt.excluded.annotations), else_=Alert.annotations),
+            "updated_at": current,
         },
     ).returning(Alert.id, Alert.count)
     row = session.execute(upsert).one()

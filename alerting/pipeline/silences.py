@@ -5,20 +5,22 @@ Every function takes the tenant: another tenant's silence is reported as not fou
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
-from alerting.db.models import Alert, Silence
+from alerting.db.models import Alert, Silence, Tenant
 from alerting.db.repositories import add_event, audit, now, tenant_exists
 from alerting.domain.errors import AlertingError, InvalidInput, UnknownTenant, pydantic_problems
 from alerting.domain.matchers import FIELD_NAMES, Matcher, Op
 from alerting.domain.muting import SilenceSpec, silence_state
+from alerting.domain.quotas import Quotas
 
 #: What the Slack button silences for.
 BUTTON_SILENCE = timedelta(hours=1)
@@ -45,7 +47,8 @@ def create_silence(
     where: str,
     alert_id: uuid.UUID | None = None,
 ) -> Silence:
-    if not tenant_exists(session, tenant_id):
+    tenant = session.get(Tenant, tenant_id, with_for_update=True)
+    if tenant is None:
         raise UnknownTenant(tenant_id)
     current = now()
     try:
@@ -53,6 +56,19 @@ def create_silence(
     except ValueError as exc:
         field, _, reason = str(exc).partition(": ")
         raise InvalidInput(where, [(field, reason)]) from None
+    # The tenant row is locked above, so concurrent creations cannot both pass the count.
+    limit = Quotas.model_validate(tenant.config.get("quotas") or {}).silences
+    if _open_silences(session, tenant_id, current) >= limit:
+        raise InvalidInput(
+            where,
+            [
+                (
+                    "quotas.silences",
+                    f"the tenant already has {limit} active or pending silences, its quota; "
+                    "expire some first",
+                )
+            ],
+        )
     silence = Silence(
         id=uuid.uuid4(),
         tenant_id=tenant_id,
@@ -93,13 +109,61 @@ def get_silence(session: Session, tenant_id: str, silence_id: str | uuid.UUID) -
     return silence
 
 
-def list_silences(session: Session, tenant_id: str, *, include_expired: bool) -> list[Silence]:
+def _open_silences(session: Session, tenant_id: str, at: datetime) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Silence)
+            .where(
+                Silence.tenant_id == tenant_id, Silence.expired_at.is_(None), Silence.ends_at > at
+            )
+        )
+        or 0
+    )
+
+
+def list_silences(
+    session: Session,
+    tenant_id: str,
+    *,
+    include_expired: bool,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> list[Silence]:
+    """The tenant's silences by start time. With ``limit``, one page: pass the
+    :func:`page_cursor` of the last one as ``cursor`` for the next."""
     if not tenant_exists(session, tenant_id):
         raise UnknownTenant(tenant_id)
     query = select(Silence).where(Silence.tenant_id == tenant_id)
     if not include_expired:
         query = query.where(Silence.expired_at.is_(None), Silence.ends_at > now())
-    return list(session.scalars(query.order_by(Silence.starts_at, Silence.created_at)))
+    if cursor is not None:
+        after_start, after_id = _read_cursor(cursor)
+        query = query.where(tuple_(Silence.starts_at, Silence.id) > tuple_(after_start, after_id))
+    query = query.order_by(Silence.starts_at, Silence.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def page_cursor(silence: Silence) -> str:
+    """An opaque cursor: the listing continues after ``silence``."""
+    raw = f"{silence.starts_at.isoformat()}|{silence.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        start, _, ident = raw.partition("|")
+        starts_at = datetime.fromisoformat(start)
+        if starts_at.tzinfo is None:
+            raise ValueError(start)
+        return starts_at, uuid.UUID(ident)
+    except ValueError:
+        raise InvalidInput(
+            "silences", [("cursor", "is not a cursor this listing returned")]
+        ) from None
 
 
 def expire_silence(

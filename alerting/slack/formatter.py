@@ -90,6 +90,16 @@ def _escape_keeping(text: str, mentions: frozenset[str]) -> str:
     return "".join(part if part in mentions else _escape(part) for part in shown)
 
 
+#: Whitespace and controls end a Slack link early or break it: such a URL is not linked.
+_UNSAFE_IN_URL = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def link_url(url: str) -> str:
+    """``url`` as Slack needs it inside ``<url|label>``: ``&``, ``<``, ``>`` as entities (so
+    ``<!here>`` in a URL stays text), and ``|``, which would end the URL, percent-encoded."""
+    return _escape(url).replace("|", "%7C")
+
+
 def truncate(text: str, limit: int, *, marker: str = "…") -> str:
     if len(text) <= limit:
         return text
@@ -279,13 +289,13 @@ class SlackAlertFormatter:
             ("generator_url", "Source"),
         ):
             url = alert.annotations.get(key, "")
-            if url.startswith(("https://", "http://")) and "|" not in url and ">" not in url:
-                links.append(f"<{url}|{tr.gettext(label)}>")
+            if url.startswith(("https://", "http://")) and not _UNSAFE_IN_URL.search(url):
+                links.append(f"<{link_url(url)}|{tr.gettext(label)}>")
         # The alerts behind an anomaly alert: alert_url_1, alert_url_2, ...
         for number in range(1, 10):
             url = alert.annotations.get(f"alert_url_{number}", "")
-            if url.startswith(("https://", "http://")) and "|" not in url and ">" not in url:
-                links.append(f"<{url}|{tr.gettext('Alert %(number)s', number=number)}>")
+            if url.startswith(("https://", "http://")) and not _UNSAFE_IN_URL.search(url):
+                links.append(f"<{link_url(url)}|{tr.gettext('Alert %(number)s', number=number)}>")
         return "  ·  ".join(links)
 
     def _context(self, alert: AlertView, tr: Translator) -> str:

@@ -8,22 +8,35 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alerting.db.repositories import tenant_for_api_key
 from alerting.db.session import session_scope
-from alerting.domain.errors import InvalidInput
+from alerting.domain.errors import InvalidInput, pydantic_problems
 from alerting.domain.events import validate_event
-from alerting.integrations.alertmanager import parse_webhook
+from alerting.integrations.alertmanager import AlertmanagerPayload, parse_webhook
 from alerting.metrics import ALERTMANAGER_ALERTS, REJECTED, render_latest
 from alerting.pipeline.lifecycle import AlertNotFound, InvalidTransition
 from alerting.pipeline.queries import alert_details
 from alerting.producer import publish_event, publish_events
 from alerting.settings import Settings, get_settings
 from alerting.web.interactions import router as interactions_router
+from alerting.web.limits import BodySizeLimit, BodyTooLarge, EventThrottle, Throttled, admit
+from alerting.web.schemas import (
+    ActionBody,
+    AlertDetails,
+    AlertEventBody,
+    AlertmanagerQueued,
+    AlertState,
+    QueuedAlert,
+    error_responses,
+    inline_schema,
+)
 from alerting.web.silences import router as silences_router
 
 log = logging.getLogger(__name__)
@@ -36,10 +49,6 @@ class Caller(BaseModel):
     @property
     def actor(self) -> str:
         return f"api-key:{self.key_prefix}"
-
-
-class ActionBody(BaseModel):
-    by: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"\S")
 
 
 def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
@@ -72,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(title="Slack alerting", version="0.1.0")
     app.state.settings = settings
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    throttle = EventThrottle(settings.redis_url) if settings.redis_url else None
     app.include_router(interactions_router)
     app.include_router(silences_router)
 
@@ -86,6 +97,42 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             },
         )
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer echoes the input, which may not even be encodable (a lone
+        # surrogate); this one names each field and the reason, like every other refusal.
+        problems = pydantic_problems(exc)
+        return await _invalid(
+            request,
+            InvalidInput(
+                f"{request.method} {request.url.path}",
+                [
+                    (field.removeprefix("body.").removeprefix("body"), reason)
+                    if field != "body"
+                    else ("(body)", reason)
+                    for field, reason in problems
+                ],
+            ),
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            status_code=exc.status_code, content={"error": exc.detail}, headers=exc.headers
+        )
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return JSONResponse(status_code=413, content={"error": str(exc)})
+
+    @app.exception_handler(Throttled)
+    async def _throttled(_: Request, exc: Throttled) -> JSONResponse:
+        return JSONResponse(
+            status_code=429,
+            content={"error": str(exc)},
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+
     @app.exception_handler(AlertNotFound)
     async def _not_found(_: Request, exc: AlertNotFound) -> JSONResponse:
         return JSONResponse(status_code=404, content={"error": str(exc)})
@@ -94,23 +141,51 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _conflict(_: Request, exc: InvalidTransition) -> JSONResponse:
         return JSONResponse(status_code=409, content={"error": str(exc)})
 
-    @app.post("/api/v1/alerts", status_code=202)
-    def post_alert(body: Annotated[Any, Body()], who: CallerDep) -> dict[str, Any]:
+    @app.post(
+        "/api/v1/alerts",
+        status_code=202,
+        response_model=QueuedAlert,
+        responses=error_responses(400, 401, 403, 413, 422, 429, 503),
+    )
+    def post_alert(
+        request: Request, event_body: Annotated[AlertEventBody, Body()], who: CallerDep
+    ) -> QueuedAlert:
         # A plain `def`: publishing to the broker blocks, so FastAPI runs it in a thread.
-        if not isinstance(body, dict):
-            raise InvalidInput("POST /api/v1/alerts", [("(body)", "must be a JSON object")])
-        claimed = body.setdefault("tenant_id", who.tenant_id)
+        body = event_body.model_dump(exclude_unset=True)
+        claimed = body.get("tenant_id") or who.tenant_id
         if claimed != who.tenant_id:
             raise HTTPException(403, "tenant_id: this API key belongs to another tenant")
+        body["tenant_id"] = claimed
         body.setdefault("source", f"http:{who.key_prefix}")
         event = validate_event(
             body, where="POST /api/v1/alerts", max_message_chars=settings.max_message_chars
         )
+        admit(
+            request.scope,
+            tenant_id=who.tenant_id,
+            events=1,
+            postgres_url=settings.postgres_url,
+            throttle=throttle,
+        )
         result = publish_event(event)
-        return {"id": str(result.id), "status": "queued"}
+        return QueuedAlert(id=str(result.id))
 
-    @app.post("/api/v1/integrations/alertmanager/{tenant_id}", status_code=202)
-    def alertmanager_webhook(tenant_id: str, body: RawBody, who: CallerDep) -> dict[str, Any]:
+    @app.post(
+        "/api/v1/integrations/alertmanager/{tenant_id}",
+        status_code=202,
+        response_model=AlertmanagerQueued,
+        responses=error_responses(400, 401, 403, 413, 422, 429, 503),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "description": "Alertmanager's webhook payload, version 4",
+                "content": {"application/json": {"schema": inline_schema(AlertmanagerPayload)}},
+            }
+        },
+    )
+    def alertmanager_webhook(
+        request: Request, tenant_id: str, body: RawBody, who: CallerDep
+    ) -> dict[str, Any]:
         """Alertmanager's webhook receiver (alerting/integrations/alertmanager.py)."""
         if tenant_id != who.tenant_id:
             raise HTTPException(403, "tenant: this API key belongs to another tenant")
@@ -119,6 +194,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tenant_id=tenant_id,
             where=f"POST /api/v1/integrations/alertmanager/{tenant_id}",
             max_message_chars=settings.max_message_chars,
+        )
+        admit(
+            request.scope,
+            tenant_id=tenant_id,
+            events=len(batch.events),
+            postgres_url=settings.postgres_url,
+            throttle=throttle,
         )
         event_ids = publish_events(batch.events)
         ALERTMANAGER_ALERTS.labels(tenant=tenant_id, status="firing").inc(batch.firing)
@@ -140,16 +222,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "events": event_ids,
         }
 
-    @app.get("/api/v1/alerts/{alert_id}")
+    @app.get(
+        "/api/v1/alerts/{alert_id}",
+        response_model=AlertDetails,
+        responses=error_responses(401, 404, 503),
+    )
     def get_alert(alert_id: str, who: CallerDep) -> dict[str, Any]:
         with session_scope(settings.postgres_url) as session:
             return alert_details(session, alert_id, tenant_id=who.tenant_id)
 
-    @app.post("/api/v1/alerts/{alert_id}/ack")
+    lifecycle_errors = error_responses(400, 401, 404, 409, 413, 422, 503)
+
+    @app.post(
+        "/api/v1/alerts/{alert_id}/ack", response_model=AlertState, responses=lifecycle_errors
+    )
     def ack(alert_id: str, who: CallerDep, body: ActionBody | None = None) -> dict[str, Any]:
         return _lifecycle("acknowledge", alert_id, who, body)
 
-    @app.post("/api/v1/alerts/{alert_id}/resolve")
+    @app.post(
+        "/api/v1/alerts/{alert_id}/resolve", response_model=AlertState, responses=lifecycle_errors
+    )
     def resolve(alert_id: str, who: CallerDep, body: ActionBody | None = None) -> dict[str, Any]:
         return _lifecycle("resolve", alert_id, who, body)
 
@@ -165,7 +257,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state = change(alert_id, by=by, tenant_id=who.tenant_id)
         return {"id": state.alert_id, "status": state.status, "changed": state.changed}
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     def metrics() -> Response:
         data, content_type = render_latest()
         return Response(content=data, media_type=content_type)
