@@ -6,6 +6,7 @@ configuration; the rules themselves are pure (``alerting/domain/muting.py``).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from alerting.db.models import Alert, AlertEventRow, Notification, Silence, Tenant
 from alerting.db.repositories import audit
-from alerting.domain.matchers import Matcher, alert_facts, matches_all
+from alerting.domain.matchers import alert_facts, matches_all, parse_cached
 from alerting.domain.muting import (
     InhibitRule,
     MaintenanceWindow,
@@ -26,6 +27,8 @@ from alerting.domain.muting import (
 )
 from alerting.domain.tenants import TenantConfig
 from alerting.domain.views import NotificationKind
+
+log = logging.getLogger(__name__)
 
 #: Kinds a mute holds back. Acknowledgements and resolutions of an alert that was announced
 #: still go out, so that incidents close where they were opened.
@@ -55,12 +58,22 @@ def mute_for(
         .order_by(Silence.created_at)
     ).all()
     for silence_id, matchers in silences:
-        if matches_all((Matcher.parse(m) for m in matchers), facts):
+        if _silence_matches(silence_id, matchers, facts):
             return Mute(MuteReason.SILENCE, str(silence_id))
     window = active_window(tenant.maintenance_windows, facts, at)
     if window is not None:
         return Mute(MuteReason.MAINTENANCE, window.name)
     return _inhibitor(session, tenant, alert, facts)
+
+
+def _silence_matches(silence_id: object, matchers: list[str], facts: dict[str, str]) -> bool:
+    try:
+        parsed = [parse_cached(m) for m in matchers]
+    except ValueError as exc:
+        # Stored before patterns were checked as RE2: it cannot match until it is rewritten.
+        log.warning("silence %s is ignored: %s", silence_id, exc)
+        return False
+    return matches_all(parsed, facts)
 
 
 def _inhibitor(
