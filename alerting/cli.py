@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from alerting.dead_letters_cli import dead_letters
 from alerting.domain.errors import AlertingError, InvalidInput
 from alerting.settings import get_settings
 
@@ -763,6 +764,8 @@ def db_current() -> None:
 
     click.echo(current(get_settings().require_postgres_url()) or "(empty)")
 
+
+main.add_command(dead_letters)
 
 if __name__ == "__main__":
     main()

@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     channel_per_second: float = Field(default=0.8, alias="ALERTING_CHANNEL_RATE", gt=0)
     #: Messages one channel may receive at once after a quiet spell (Slack's short burst).
     channel_burst: int = Field(default=1, alias="ALERTING_CHANNEL_BURST", ge=1)
+    #: Seconds a task may run before SoftTimeLimitExceeded is raised in it. The longest
+    #: legitimate task makes a few Slack or integration requests, each bounded by its timeout.
+    task_soft_time_limit: float = Field(default=120.0, alias="ALERTING_TASK_SOFT_TIME_LIMIT", gt=0)
+    #: Seconds after which the pool process running a task is killed and replaced.
+    task_time_limit: float = Field(default=150.0, alias="ALERTING_TASK_TIME_LIMIT", gt=0)
     web_host: str = Field(default="127.0.0.1", alias="ALERTING_WEB_HOST")
     web_port: int = Field(default=8000, alias="ALERTING_WEB_PORT")
     sandbox_port: int = Field(default=8025, alias="ALERTING_SANDBOX_PORT")

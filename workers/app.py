@@ -97,6 +97,12 @@ app.conf.update(
     # watches: Flower (and `celery control enable_events`) switches them on in running workers.
     worker_send_task_events=False,
     worker_hijack_root_logger=False,
+    # Only protocol 2 messages are served; the consumer refuses, once, what no task could run
+    # (workers/guard.py), and no task runs unbounded.
+    task_protocol=2,
+    worker_consumer="workers.guard:GuardedConsumer",
+    task_soft_time_limit=settings.task_soft_time_limit,
+    task_time_limit=settings.task_time_limit,
     beat_schedule={
         "escalation-tick": {
             "task": ESCALATION_TICK_TASK,
@@ -122,6 +128,12 @@ if settings.retry_max_seconds * 2 > settings.visibility_timeout:
     raise RuntimeError(
         "ALERTING_RETRY_MAX_SECONDS must stay below half of ALERTING_VISIBILITY_TIMEOUT: "
         "a retry countdown past the visibility timeout is delivered twice by Redis"
+    )
+
+if settings.task_soft_time_limit >= settings.task_time_limit:
+    raise RuntimeError(
+        "ALERTING_TASK_SOFT_TIME_LIMIT must stay below ALERTING_TASK_TIME_LIMIT: the soft "
+        "limit lets a task end cleanly before the hard one kills its process"
     )
 
 
