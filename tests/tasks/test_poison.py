@@ -132,3 +132,21 @@ def test_a_dead_letter_is_shown_literally_and_inert(clean: Stack) -> None:
         assert "\x1b" not in output and "\x07" not in output
         assert "[bold]\\x1b[31m" in output
     assert "[red]x[/] \\x1b[2J\\x1b]0;owned\\x07" in _dead_letters("show", str(found["id"]))
+
+
+def test_every_task_runs_under_soft_and_hard_time_limits(clean: Stack) -> None:
+    """What ``celery inspect stats`` shows an operator: the pool's limits, for every task."""
+    from workers.app import app
+
+    with app.connection_for_write(clean.redis_url) as conn:
+        stats = app.control.inspect(timeout=5, connection=conn).stats()
+    assert stats, "no worker answered"
+    for node in stats.values():
+        assert node["pool"]["timeouts"] == [120.0, 150.0]
+    app.loader.import_default_modules()
+    ours = {name: task for name, task in app.tasks.items() if name.startswith("alerting.")}
+    assert set(QUEUES.values()) <= set(ours)
+    for name, task in ours.items():
+        # No task lifts the limits for itself.
+        assert (task.time_limit or 150.0) <= 150.0, name
+        assert (task.soft_time_limit or 120.0) <= 120.0, name
