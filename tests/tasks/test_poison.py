@@ -150,3 +150,28 @@ def test_every_task_runs_under_soft_and_hard_time_limits(clean: Stack) -> None:
         # No task lifts the limits for itself.
         assert (task.time_limit or 150.0) <= 150.0, name
         assert (task.soft_time_limit or 120.0) <= 120.0, name
+
+
+def test_refusals_are_counted_by_queue_and_reason(clean: Stack) -> None:
+    """The counter of a worker's own process: a worker run in this one, on a queue of its own."""
+    from celery.contrib.testing.worker import start_worker
+    from prometheus_client import REGISTRY
+
+    from workers.app import app
+
+    queue = "alerts.t.guard-probe"
+    metric = "alerting_rejected_messages_total"
+
+    def counted(reason: str) -> float:
+        return REGISTRY.get_sample_value(metric, {"queue": queue, "reason": reason}) or 0.0
+
+    before = {reason: counted(reason) for reason in ("bad_body", "bad_headers")}
+    with start_worker(app, perform_ping_check=False, queues=[queue], loglevel="WARNING"):
+        for _what, body, options in _poison("alerting.route")[:5]:
+            _publish(clean.redis_url, queue, body, options)
+        wait_for(
+            lambda: counted("bad_headers") - before["bad_headers"] == 2,
+            timeout=30,
+            what="the refusals counted",
+        )
+    assert counted("bad_body") - before["bad_body"] == 3
