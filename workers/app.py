@@ -124,6 +124,11 @@ app.conf.update(
     timezone="UTC",
 )
 
+if (settings.redis_url or "").startswith("redis://"):
+    # A queue item that is not a kombu message is refused rather than fatal (Redis only: other
+    # brokers frame their messages themselves).
+    app.conf.broker_transport = "workers.transport:Transport"
+
 if settings.retry_max_seconds * 2 > settings.visibility_timeout:
     raise RuntimeError(
         "ALERTING_RETRY_MAX_SECONDS must stay below half of ALERTING_VISIBILITY_TIMEOUT: "

@@ -86,7 +86,8 @@ def test_no_message_stops_a_worker(clean: Stack) -> None:
         return letters if len(letters) >= published else None
 
     letters = wait_for(listed, timeout=30, what="every poison message kept as a dead letter")
-    assert len(letters) == published  # each refused once, not again and again
+    # Each refused once, not again and again.
+    assert len(letters) == published, [(d["queue"], d["reason"], d["detail"]) for d in letters]
     assert {(d["queue"], d["reason"]) for d in letters} >= {
         (queue, reason)
         for queue in QUEUES
@@ -175,3 +176,46 @@ def test_refusals_are_counted_by_queue_and_reason(clean: Stack) -> None:
             what="the refusals counted",
         )
     assert counted("bad_body") - before["bad_body"] == 3
+
+
+def test_what_is_not_even_a_kombu_message_stops_no_worker(clean: Stack) -> None:
+    """Anything pushed straight onto a queue's Redis list."""
+    import redis
+
+    clean.sandbox.configure(rate_limit=False)
+    _dead_letters("purge", "--all", "--yes")
+    envelope = {
+        "body": "eA==",
+        "content-type": "application/json",
+        "properties": {
+            "body_encoding": "base64",
+            "delivery_tag": "t1",
+            "delivery_info": {"exchange": "", "routing_key": "alerts.ingest"},
+        },
+    }
+    items = [
+        b"garbage",
+        b"\xff\xfe",
+        b'{"a": 1}',
+        b"[1, 2]",
+        json.dumps({**envelope, "headers": 5}).encode(),
+        json.dumps({**envelope, "body": "not base64!"}).encode(),
+        json.dumps({**envelope, "properties": {"delivery_tag": "t2"}}).encode(),
+    ]
+    broker = redis.Redis.from_url(clean.redis_url)
+    for item in items:
+        broker.lpush("alerts.ingest", item)
+    event_id = send_alert.delay(
+        tenant_id="tenant-a", alert_type="after_raw", severity="error", message="m"
+    ).id
+    wait_details(event_id, all_sent, timeout=30, what="an alert after raw items")
+    assert clean.worker.proc is not None and clean.worker.proc.poll() is None
+    # The envelopes are kept; what was not even JSON is only logged and counted.
+
+    def kept() -> list[dict[str, Any]] | None:
+        letters: list[dict[str, Any]] = json.loads(_dead_letters("list", "--json"))
+        return letters if len(letters) >= 5 else None
+
+    letters = wait_for(kept, timeout=30, what="the envelopes kept")
+    assert len(letters) == 5
+    assert {(d["queue"], d["reason"]) for d in letters} == {("alerts.ingest", "undecodable")}

@@ -11,7 +11,7 @@ import pytest
 from celery import Celery, Task
 from kombu.exceptions import ContentDisallowed, DecodeError
 
-from workers.guard import check_message
+from alerting.message_checks import check_message
 
 LIMIT = 150.0
 #: An app of its own, with tasks shaped like the worker's (``workers.app`` binds its broker URL
