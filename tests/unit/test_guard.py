@@ -16,26 +16,27 @@ from alerting.message_checks import check_message
 LIMIT = 150.0
 #: An app of its own, with tasks shaped like the worker's (``workers.app`` binds its broker URL
 #: when imported, which a unit test must not do before the suite's services are up).
+#: Its tasks are not shared: they must not join other apps of this process.
 app = Celery("guard-test", set_as_current=False)
 
 
-@app.task(name="alerting.ingest", bind=True)
+@app.task(name="alerting.ingest", bind=True, shared=False)
 def ingest(self: Task[Any, Any], event: dict[str, Any]) -> None: ...
 
 
-@app.task(name="alerting.route")
+@app.task(name="alerting.route", shared=False)
 def route(tenant_id: str, event_id: str) -> None: ...
 
 
-@app.task(name="alerting.deliver", bind=True)
+@app.task(name="alerting.deliver", bind=True, shared=False)
 def deliver(self: Task[Any, Any], tenant_id: str, notification_id: str) -> None: ...
 
 
-@app.task(name="alerting.escalation_tick")
+@app.task(name="alerting.escalation_tick", shared=False)
 def escalation_tick() -> None: ...
 
 
-@app.task(name="alerting.interaction")
+@app.task(name="alerting.interaction", shared=False)
 def interaction(tenant_id: str, alert_id: str, action: str, by: str) -> None: ...
 
 
