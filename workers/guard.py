@@ -140,11 +140,12 @@ class GuardedConsumer(Consumer):
             message.reject_log_error(log, self.connection_errors, requeue=False)
 
     def _queue_of(self, message: Any) -> str:
-        """The consumed queue the message came from: our queues are bound to an exchange
-        and a routing key of their own name."""
+        """The consumed queue the message came from: as the Redis transport says
+        (``workers/transport.py``), else by its routing key or exchange, which our queues
+        share their names with. Only served queues' names are used as labels."""
         served = {q.name for q in getattr(self.task_consumer, "queues", ()) or ()}
         info = message.delivery_info or {}
-        for key in ("routing_key", "exchange"):
+        for key in ("queue", "routing_key", "exchange"):
             if info.get(key) in served:
                 return str(info[key])
         return OTHER_QUEUE

@@ -109,6 +109,9 @@ class Transport(redis.Transport):
                 )
             )
             return
+        if queue:
+            # The consumer's dead letters name the queue a message really came from.
+            message["properties"]["delivery_info"]["queue"] = queue
         try:
             super()._deliver(message, queue)
         except Exception as exc:

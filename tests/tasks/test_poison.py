@@ -205,6 +205,13 @@ def test_what_is_not_even_a_kombu_message_stops_no_worker(clean: Stack) -> None:
     broker = redis.Redis.from_url(clean.redis_url)
     for item in items:
         broker.lpush("alerts.ingest", item)
+    # A well-formed envelope whose routing key names another queue than the list it is on.
+    misleading = {
+        **envelope,
+        "body": "Ingi",  # base64 of '"x"'
+        "headers": {"task": "alerting.escalation_tick", "id": "m1"},
+    }
+    broker.lpush("alerts.maintenance", json.dumps(misleading).encode())
     event_id = send_alert.delay(
         tenant_id="tenant-a", alert_type="after_raw", severity="error", message="m"
     ).id
@@ -214,8 +221,9 @@ def test_what_is_not_even_a_kombu_message_stops_no_worker(clean: Stack) -> None:
 
     def kept() -> list[dict[str, Any]] | None:
         letters: list[dict[str, Any]] = json.loads(_dead_letters("list", "--json"))
-        return letters if len(letters) >= 5 else None
+        return letters if len(letters) >= 6 else None
 
     letters = wait_for(kept, timeout=30, what="the envelopes kept")
-    assert len(letters) == 5
-    assert {(d["queue"], d["reason"]) for d in letters} == {("alerts.ingest", "undecodable")}
+    assert sorted((d["queue"], d["reason"]) for d in letters) == [
+        ("alerts.ingest", "undecodable"),
+    ] * 5 + [("alerts.maintenance", "bad_body")]
