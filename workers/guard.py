@@ -55,8 +55,9 @@ def _text_header(headers: Any, name: str) -> str | None:
 
 def keep(letter: Letter) -> None:
     """Log, count and store a refused message (the caller takes it off the broker)."""
+    # The id is the publisher's text: quoted, so it cannot forge log lines.
     log.error(
-        "message %s on queue %s refused (%s): %s",
+        "message %r on queue %s refused (%s): %s",
         letter.message_id,
         letter.queue,
         letter.reason,
@@ -68,13 +69,13 @@ def keep(letter: Letter) -> None:
     except Exception:
         # The log is then the only copy: keep all of it there.
         log.exception(
-            "dead letter of message %s could not be stored; headers=%r body=%r",
+            "dead letter of message %r could not be stored; headers=%r body=%r",
             letter.message_id,
             letter.headers,
             letter.body,
         )
     else:
-        log.info("message %s kept as dead letter %d", letter.message_id, letter_id)
+        log.info("message %r kept as dead letter %d", letter.message_id, letter_id)
 
 
 class GuardedConsumer(Consumer):

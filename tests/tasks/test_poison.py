@@ -106,7 +106,7 @@ def test_no_message_stops_a_worker(clean: Stack) -> None:
 
     # The operator reads one, literally, and purges them.
     zz = next(d for d in letters if '"zz"' in d["headers"])
-    assert f"message {zz['message_id']} on queue {zz['queue']} refused" in clean.worker.log_text()
+    assert f"message '{zz['message_id']}' on queue {zz['queue']} refused" in clean.worker.log_text()
     shown = _dead_letters("show", str(zz["id"]))
     assert "timelimit" in shown and "bad_headers" in shown and zz["queue"] in shown
     table = _dead_letters("list", "--queue", "alerts.maintenance")
