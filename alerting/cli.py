@@ -17,6 +17,7 @@ from rich.text import Text
 
 from alerting.anomalies_cli import anomalies
 from alerting.cli_errors import AlertingGroup, fail, set_debug
+from alerting.dead_letters_cli import dead_letters
 from alerting.domain.errors import AlertingError, InvalidInput
 from alerting.settings import get_settings
 from alerting.terminal import inert, inert_str
@@ -837,6 +838,8 @@ def db_current() -> None:
 
 
 main.add_command(anomalies)
+
+main.add_command(dead_letters)
 
 if __name__ == "__main__":
     main()

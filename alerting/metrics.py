@@ -79,6 +79,11 @@ MUTED = Counter(
     ["tenant", "reason"],
 )
 REJECTED = Counter("alerting_rejected_events_total", "Events refused at an edge, by edge", ["edge"])
+REJECTED_MESSAGES = Counter(
+    "alerting_rejected_messages_total",
+    "Broker messages no task could run (kept as dead letters), by queue and reason",
+    ["queue", "reason"],
+)
 
 
 def render_latest() -> tuple[bytes, str]:

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     prediction_train_seconds: float = Field(default=3600.0, alias="ALERTING_PREDICTION_TRAIN", gt=0)
     #: Where users open an alert (links in anomaly messages): the web app's public address.
     public_url: str = Field(default="http://127.0.0.1:8000", alias="ALERTING_PUBLIC_URL")
+
+    #: Seconds a task may run before SoftTimeLimitExceeded is raised in it. The longest
+    #: legitimate task makes a few Slack or integration requests, each bounded by its timeout.
+    task_soft_time_limit: float = Field(default=120.0, alias="ALERTING_TASK_SOFT_TIME_LIMIT", gt=0)
+    #: Seconds after which the pool process running a task is killed and replaced.
+    task_time_limit: float = Field(default=150.0, alias="ALERTING_TASK_TIME_LIMIT", gt=0)
     web_host: str = Field(default="127.0.0.1", alias="ALERTING_WEB_HOST")
     web_port: int = Field(default=8000, alias="ALERTING_WEB_PORT")
     sandbox_port: int = Field(default=8025, alias="ALERTING_SANDBOX_PORT")

@@ -18,6 +18,8 @@ their ratio says how much of the worker's capacity the alert pipeline itself con
   stored and accounted for in digests (must be all), messages per channel, the highest rate a
   channel saw, 429s (aim: none), last alert in → last message out, messages ÷ alerts; also a
   phase of ``python -m bench`` (``--storm-alerts``, ``--storm-seconds``, ``--skip-storm``);
+* ``python -m bench.matchers`` — in process, no services: a hostile ``v=~(a+)+`` on RE2 against
+  ``n`` ``a``s and ``!``, as a ratio to a plain match (and Python's backtracking ``re``);
 * ``python -m bench.alert_path`` — the pipeline in one process without Celery: round trips
   per stage and the cost of each suspect (pre-ping, commit, tenant load, TLS set-up, …).
 

@@ -106,6 +106,12 @@ app.conf.update(
     # watches: Flower (and `celery control enable_events`) switches them on in running workers.
     worker_send_task_events=False,
     worker_hijack_root_logger=False,
+    # Only protocol 2 messages are served; the consumer refuses, once, what no task could run
+    # (workers/guard.py), and no task runs unbounded.
+    task_protocol=2,
+    worker_consumer="workers.guard:GuardedConsumer",
+    task_soft_time_limit=settings.task_soft_time_limit,
+    task_time_limit=settings.task_time_limit,
     beat_schedule={
         "escalation-tick": {
             "task": ESCALATION_TICK_TASK,
@@ -137,10 +143,21 @@ app.conf.update(
     timezone="UTC",
 )
 
+if (settings.redis_url or "").startswith("redis://"):
+    # A queue item that is not a kombu message is refused rather than fatal (Redis only: other
+    # brokers frame their messages themselves).
+    app.conf.broker_transport = "workers.transport:Transport"
+
 if settings.retry_max_seconds * 2 > settings.visibility_timeout:
     raise RuntimeError(
         "ALERTING_RETRY_MAX_SECONDS must stay below half of ALERTING_VISIBILITY_TIMEOUT: "
         "a retry countdown past the visibility timeout is delivered twice by Redis"
+    )
+
+if settings.task_soft_time_limit >= settings.task_time_limit:
+    raise RuntimeError(
+        "ALERTING_TASK_SOFT_TIME_LIMIT must stay below ALERTING_TASK_TIME_LIMIT: the soft "
+        "limit lets a task end cleanly before the hard one kills its process"
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -495,3 +496,29 @@ class PredictionModelRow(Base):
     last_risk: Mapped[float] = mapped_column(default=0.0)
     noted_risk: Mapped[float | None]
     noted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DeadLetter(Base):
+    """A broker message no task could run (undecodable, wrongly shaped, missing headers),
+    kept as it was received so an operator can read it, replay it by hand, or purge it."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    #: The queue it was consumed from.
+    queue: Mapped[str] = mapped_column(String(200))
+    #: Its ``id`` and ``task`` headers, when it had usable ones.
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    task: Mapped[str | None] = mapped_column(String(255))
+    #: Why it was refused: a short code (the metric's ``reason`` label), then the details.
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)
+    #: The headers as JSON text (every non-ASCII and control character escaped).
+    headers: Mapped[str] = mapped_column(Text)
+    #: The body's bytes, exactly as received.
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    content_encoding: Mapped[str | None] = mapped_column(String(64))
+    #: The worker node that refused it.
+    worker: Mapped[str] = mapped_column(String(255))
+    received_at: Mapped[datetime] = _now()

@@ -6,6 +6,7 @@ configuration; the rules themselves are pure (``alerting/domain/muting.py``).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from alerting.db.models import Alert, AlertEventRow, Notification, Silence, Tenant
 from alerting.db.repositories import audit
-from alerting.domain.matchers import Matcher, alert_facts
+from alerting.domain.matchers import Matcher, alert_facts, parse_cached
 from alerting.domain.muting import (
     InhibitRule,
     MaintenanceWindow,
@@ -29,6 +30,8 @@ from alerting.domain.muting import (
 from alerting.domain.silence_index import IndexedSilence, SilenceIndex
 from alerting.domain.tenants import TenantConfig
 from alerting.domain.views import NotificationKind
+
+log = logging.getLogger(__name__)
 
 #: Kinds a mute holds back. Acknowledgements and resolutions of an alert that was announced
 #: still go out, so that incidents close where they were opened.
@@ -87,10 +90,16 @@ def silence_index(session: Session, tenant_id: str, at: datetime) -> SilenceInde
         .where(*current)
         .order_by(Silence.created_at, Silence.id)
     ).all()
-    index = SilenceIndex(
-        IndexedSilence(row.id, row.starts_at, row.ends_at, _parsed(tuple(row.matchers)))
-        for row in rows
-    )
+    indexed = []
+    for row in rows:
+        try:
+            matchers = _parsed(tuple(row.matchers))
+        except ValueError as exc:
+            # Stored before patterns were checked as RE2: it cannot match until rewritten.
+            log.warning("silence %s is ignored: %s", row.id, exc)
+            continue
+        indexed.append(IndexedSilence(row.id, row.starts_at, row.ends_at, matchers))
+    index = SilenceIndex(indexed)
     _INDEXES[tenant_id] = (version, index)
     return index
 
@@ -99,7 +108,7 @@ def silence_index(session: Session, tenant_id: str, at: datetime) -> SilenceInde
 def _parsed(matchers: tuple[str, ...]) -> tuple[Matcher, ...]:
     # Silences are read for every routing: parsing (and compiling) their matchers again each
     # time made a tenant with thousands of silences route many times slower.
-    return tuple(Matcher.parse(m) for m in matchers)
+    return tuple(parse_cached(m) for m in matchers)
 
 
 def _inhibitor(

@@ -79,3 +79,22 @@ def test_unsigned_stale_or_foreign_clicks_are_refused(web: TestClient, clean: St
     assert web.post("/slack/interactions", content=body, headers=headers).status_code == 400
     time.sleep(1.0)
     assert wait_details(alert_id, lambda d: True)["alert"]["status"] == "firing"
+
+
+def test_an_unknown_action_is_refused_and_leaves_the_alert_alone(clean: Stack) -> None:
+    from workers.app import app
+
+    alert_id = _alert(clean)
+    offset = clean.worker.log_size()
+    app.send_task(
+        "alerting.interaction",
+        kwargs={"tenant_id": "tenant-w", "alert_id": alert_id, "action": "delete", "by": "@eve"},
+        queue="alerts.t.tenant-w",
+    )
+    wait_for(
+        lambda: "unknown action 'delete'" in clean.worker.log_text(offset),
+        what="the worker to refuse the action",
+    )
+    found = wait_details(alert_id, lambda d: True)
+    assert found["alert"]["status"] == "firing"
+    assert "@eve" not in [e["actor"] for e in found["audit"]]

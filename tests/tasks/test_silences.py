@@ -315,3 +315,19 @@ def test_silence_button_silences_the_alert_for_an_hour(web: TestClient, clean: S
     assert _muted(found)[0]["silence_id"] == created["detail"]["silence_id"]
     other = _fire("tenant-w", "queue_lag", environment="prod", labels={"queue": "sms"})
     assert _muted(wait_details(other, all_sent)) == []
+
+
+def test_a_catastrophic_silence_regex_slows_no_one(clean: Stack) -> None:
+    """``(a+)+`` against ``aaa…a!`` takes a backtracking engine 2**n steps: minutes per alert
+    for 32 characters, in the workers that serve every tenant. Matching is linear here."""
+    clean.sandbox.configure(rate_limit=False)
+    _silence("tenant-a", "v=~(a+)+")
+    hostile = [_fire("tenant-a", "regex", labels={"v": "a" * 32 + "!"}) for _ in range(2)]
+    muted = _fire("tenant-a", "regex_muted", labels={"v": "a" * 32})
+    other = _fire("tenant-b", "unrelated")
+    # Generous: a backtracking engine would hold both worker processes for minutes.
+    wait_details(other, all_sent, timeout=30, what="another tenant's alert delivered")
+    for event_id in hostile:
+        wait_details(event_id, all_sent, timeout=30, what="the unmatched alert delivered")
+    found = wait_details(muted, lambda d: _muted(d), timeout=30, what="the matching alert muted")
+    assert found["notifications"] == []

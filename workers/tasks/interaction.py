@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 from alerting.db.session import session_scope
 from alerting.metrics import TIME_TO
 from alerting.pipeline.lifecycle import InvalidTransition, acknowledge_alert, resolve_alert
@@ -7,6 +9,11 @@ from alerting.pipeline.silences import silence_alert_for_an_hour
 from alerting.producer import enqueue_integration, enqueue_route
 from alerting.queues import INTERACTION_TASK
 from workers.app import INFRASTRUCTURE_RETRY, app
+
+log = logging.getLogger(__name__)
+
+#: What a button may ask for; anything else is refused, never taken for a resolution.
+LIFECYCLE_CHANGES = {"acknowledge": acknowledge_alert, "resolve": resolve_alert}
 
 
 @app.task(name=INTERACTION_TASK, **INFRASTRUCTURE_RETRY)
@@ -20,7 +27,10 @@ def interaction(tenant_id: str, alert_id: str, action: str, by: str) -> str:
             return "unchanged"  # resolved meanwhile: nothing left to silence
         enqueue_route(tenant_id, silenced[1], app=app)
         return "silenced"
-    change = acknowledge_alert if action == "acknowledge" else resolve_alert
+    change = LIFECYCLE_CHANGES.get(action)
+    if change is None:
+        log.error("interaction on alert %s refused: unknown action %r", alert_id, action)
+        return "refused"
     try:
         with session_scope() as session:
             result = change(session, alert_id, by=by, tenant_id=tenant_id)

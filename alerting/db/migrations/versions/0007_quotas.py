@@ -1,7 +1,7 @@
 """quotas: silence listings a page at a time, by start time
 
 Revision ID: 0007_quotas
-Revises: 0005_flapping
+Revises: 0006_dead_letters
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0007_quotas"
-down_revision = "0005_flapping"
+down_revision = "0006_dead_letters"
 branch_labels = None
 depends_on = None
 
