@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from alerting.chatops.permissions import ChatopsConfig
 from alerting.domain.channels import check_channel
 from alerting.domain.errors import InvalidInput, pydantic_problems
 from alerting.domain.escalation import EscalationPolicy, unconfigured_integrations
@@ -191,6 +192,8 @@ class TenantConfig(BaseModel):
     flapping: FlappingConfig = Field(default_factory=FlappingConfig)
     #: On-call rotations, named; a level's ``mention: oncall:<name>`` pages whoever is on call.
     oncall_schedules: dict[str, OncallSchedule] = Field(default_factory=dict)
+    #: The Slack slash command's name and who may act from Slack (alerting/chatops/).
+    chatops: ChatopsConfig = Field(default_factory=ChatopsConfig)
 
     @model_validator(mode="after")
     def _known_policies(self) -> TenantConfig:
