@@ -516,8 +516,7 @@ class _Job:
         lines = [self._line(alert)]
         lines.append(
             tr.gettext(
-                "Severity %(severity)s, environment %(environment)s, seen %(count)s times since"
-                " %(since)s.",
+                "%(severity)s in %(environment)s, %(count)s times since %(since)s.",
                 severity=tr.gettext(alert.severity.upper()),
                 environment=alert.environment or "-",
                 count=str(alert.count),
