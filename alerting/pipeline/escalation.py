@@ -375,17 +375,11 @@ class EscalateNowResult:
 def escalate_now(session: Session, alert: Alert, *, actor: str) -> EscalateNowResult:
     """Fire the alert's next escalation level now (Slack's "Escalate now", ``/alerts escalate``).
 
-    The escalation row is locked, so two requests at once serialize, and the second one, within
-    :data:`ESCALATE_NOW_DEBOUNCE_SECONDS`, finds the first one's mark and fires nothing."""
+    The caller holds the alert's row lock, so two requests at once serialize, and the second
+    one, within :data:`ESCALATE_NOW_DEBOUNCE_SECONDS`, finds the first one's mark and fires
+    nothing (even when that level was the last one)."""
     from alerting.db.models import AuditEntry
 
-    escalation = session.scalars(
-        select(Escalation)
-        .where(Escalation.alert_id == alert.id, Escalation.state == "active")
-        .with_for_update()
-    ).one_or_none()
-    if escalation is None:
-        return EscalateNowResult("none")
     current = now()
     recent = session.scalars(
         select(AuditEntry)
@@ -400,6 +394,13 @@ def escalate_now(session: Session, alert: Alert, *, actor: str) -> EscalateNowRe
     ).first()
     if recent is not None:
         return EscalateNowResult("already", recent.detail.get("level"), recent.actor)
+    escalation = session.scalars(
+        select(Escalation)
+        .where(Escalation.alert_id == alert.id, Escalation.state == "active")
+        .with_for_update()
+    ).one_or_none()
+    if escalation is None:
+        return EscalateNowResult("none")
     level = escalation.level + 1
     escalation.next_at = current
     calls: list[tuple[str, uuid.UUID]] = []

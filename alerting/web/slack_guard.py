@@ -22,8 +22,9 @@ from slack_sdk.signature import SignatureVerifier
 from alerting.breaker import redis_client
 from alerting.settings import Settings
 
-#: Largest request body read from Slack, in bytes (a modal submission is a few KB).
-MAX_BODY_BYTES = 256 * 1024
+#: Largest request body read from Slack, in bytes (a modal submission is a few KB; a larger
+#: body is refused before its signature is even computed).
+MAX_BODY_BYTES = 1024 * 1024
 #: Deepest JSON nesting accepted in an interaction payload (Slack's are under 10).
 MAX_JSON_DEPTH = 32
 #: Most form fields in one request (Slack sends about 12).

@@ -404,3 +404,21 @@ async def usergroups_users_list(request: Request) -> JSONResponse:
     if not isinstance(group, str) or group not in state.usergroups:
         return _api_error("no_such_subteam")
     return JSONResponse({"ok": True, "users": state.usergroups[group]})
+
+
+class _ResponseUrlBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str
+
+
+@router.post("/sandbox/response_urls")
+async def new_response_url(body: _ResponseUrlBody, request: Request) -> JSONResponse:
+    """A ``response_url`` whose answers show in ``channel``, for a caller that sends Slack's
+    requests itself (tests, the bench)."""
+    state = _state(request)
+    async with state.lock():
+        channel = state.resolve_channel(body.channel)
+        if channel is None:
+            return JSONResponse({"ok": False, "error": "channel_not_found"}, 404)
+        return JSONResponse({"ok": True, "url": _response_url(request, state, channel)})
