@@ -150,10 +150,14 @@ def _keep_answer(state: SandboxState, channel: str, raw: str) -> None:
         _ephemeral(state, channel, data)
 
 
-def _ephemeral(state: SandboxState, channel: str, data: JSON) -> None:
+def _ephemeral(
+    state: SandboxState, channel: str, data: JSON, response_url_token: str | None = None
+) -> None:
     state.ephemerals.append(
         {
             "channel": channel,
+            # Which response_url the answer came through (None: the immediate reply).
+            "response_url_token": response_url_token,
             "user": state.user_id,
             "ts": state.next_ts(),
             "text": str(data.get("text") or ""),
@@ -296,7 +300,7 @@ async def respond(token: str, request: Request) -> JSONResponse:
             return JSONResponse({"ok": False, "error": "expired_url"}, 404)
         if not isinstance(data, dict) or not (data.get("text") or data.get("blocks")):
             return JSONResponse({"ok": False, "error": "no_text"}, 400)
-        _ephemeral(state, channel, data)
+        _ephemeral(state, channel, data, token)
     return JSONResponse({"ok": True})
 
 
