@@ -48,6 +48,9 @@ def create_app(
     if not per_second > 0:
         raise ValueError(f"per_second must be positive, got {per_second}")
     app = FastAPI(title="Slack sandbox", docs_url=None, redoc_url=None, openapi_url=None)
+    # Read here too, so `alerting sandbox` and `alerting up` need no extra flags.
+    app_url = app_url or os.environ.get(APP_URL_ENV) or None
+    signing_secret = signing_secret or os.environ.get("SLACK_SIGNING_SECRET") or None
     app.state.sandbox = SandboxState(
         rate_limit=rate_limit,
         burst=burst,

@@ -33,7 +33,7 @@
     const s = ev.target.closest('[data-shortcut]');
     if (s) { ev.preventDefault(); await post('/sandbox/shortcut', JSON.parse(s.dataset.shortcut)); return refresh(); }
     const c = ev.target.closest('[data-close]');
-    if (c) { ev.preventDefault(); await post('/sandbox/views/' + c.dataset.close + '/close', {}); lastModal=''; return refresh(); }
+    if (c) { ev.preventDefault(); await post('/sandbox/views/' + c.dataset.close + '/close', {}); document.getElementById('modal').innerHTML = ''; lastModal = ''; return refresh(); }
   });
   document.addEventListener('change', async (ev) => {
     const o = ev.target.closest('select[data-overflow]');
@@ -60,7 +60,7 @@
       for (const [k, v] of Object.entries(data.errors || {})) {
         const e = form.querySelector('[data-err="' + k + '"]'); if (e) e.textContent = v;
       }
-      if (data.ok) { lastModal = ''; }
+      if (data.ok) { document.getElementById('modal').innerHTML = ''; lastModal = ''; }
       return refresh();
     }
   });
