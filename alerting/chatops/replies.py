@@ -8,6 +8,7 @@ since running the request again would answer "already done" to the person who di
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import lru_cache
 
 import requests
@@ -41,21 +42,22 @@ def answer(response_url: str | None, text: str, *, timeout: float) -> bool:
 class GroupDirectory:
     """Members of Slack user groups, asked once per group per request."""
 
-    def __init__(self, settings: Settings, token: str | None) -> None:
-        self._client = (
-            WebClient(
-                token=token, base_url=settings.slack_api_url, timeout=int(settings.slack_timeout)
-            )
-            if token
-            else None
-        )
+    def __init__(self, settings: Settings, token: Callable[[], str | None]) -> None:
+        self._settings = settings
+        self._token = token
         self.members = lru_cache(maxsize=32)(self._members)
 
     def _members(self, group_id: str) -> set[str]:
-        if self._client is None:
+        token = self._token()
+        if token is None:
             return set()
+        client = WebClient(
+            token=token,
+            base_url=self._settings.slack_api_url,
+            timeout=int(self._settings.slack_timeout),
+        )
         try:
-            resp = self._client.usergroups_users_list(usergroup=group_id)
+            resp = client.usergroups_users_list(usergroup=group_id)
         except SlackApiError as exc:
             # Refusing is the safe side: the person is told who may act.
             log.warning("user group %s: Slack said %s", group_id, exc.response.get("error"))

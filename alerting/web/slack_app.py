@@ -113,10 +113,10 @@ def create_bolt_app(settings: Settings) -> AsyncApp:
         return await next()
 
     async def authorize(context: AsyncBoltContext, team_id: str | None) -> AuthorizeResult:
-        token = await asyncio.to_thread(_bot_token, settings, context["tenant_id"])
-        return AuthorizeResult(
-            enterprise_id=None, team_id=team_id, bot_token=token, bot_user_id="", bot_id=""
-        )
+        # The tenant was found by before_authorize. Its bot token is decrypted only by the
+        # one listener that calls Slack from here (the silence modal): every other request
+        # just queues work, and decrypting per request would cost each of them.
+        return AuthorizeResult(enterprise_id=None, team_id=team_id, bot_user_id="", bot_id="")
 
     bolt = AsyncApp(
         signing_secret=secret.get_secret_value(),
@@ -173,9 +173,10 @@ def create_bolt_app(settings: Settings) -> AsyncApp:
         trigger_id = body.get("trigger_id")
         if not isinstance(trigger_id, str) or context.client is None:
             return
+        token = await asyncio.to_thread(_bot_token, settings, context["tenant_id"])
         metadata = json.dumps({"alert_id": alert_id, "response_url": body.get("response_url")})
         view = silence_modal(context["locale"], metadata)
-        await context.client.views_open(trigger_id=trigger_id, view=view)
+        await context.client.views_open(token=token, trigger_id=trigger_id, view=view)
 
     @bolt.action(re.compile(r"^alert_(acknowledge|resolve|silence_1h|escalate)$"))
     async def button(

@@ -22,10 +22,15 @@ def chatops(tenant_id: str, request: dict[str, Any]) -> str:
     settings = get_settings()
     req = ChatopsRequest.from_dict({**request, "tenant_id": tenant_id})
     with session_scope() as session:
-        token = load_tenant(session, tenant_id, SecretBox.from_settings(settings)).bot_token
-        if token is None and settings.slack_bot_token is not None:
-            token = settings.slack_bot_token.get_secret_value()
-        outcome = handle(session, req, GroupDirectory(settings, token).members)
+
+        def bot_token() -> str | None:
+            # Only a permission naming user groups asks Slack: decrypt the token then.
+            token = load_tenant(session, tenant_id, SecretBox.from_settings(settings)).bot_token
+            if token is None and settings.slack_bot_token is not None:
+                token = settings.slack_bot_token.get_secret_value()
+            return token
+
+        outcome = handle(session, req, GroupDirectory(settings, bot_token).members)
     for tenant, event_id in outcome.events:
         enqueue_route(tenant, event_id, app=app)
     for tenant, notification_id in outcome.deliveries:
