@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from playwright import sync_api
 
 from alerting import send_alert
 from tests.conftest import Stack
@@ -20,8 +21,6 @@ from tests.tasks.helpers import all_sent, wait_details
 CHROMIUM = os.environ.get("ALERTING_CHROMIUM", "/usr/bin/chromium")
 #: Where the test leaves a screenshot of the page (the README's is docs/sandbox.png).
 SCREENSHOTS = Path(os.environ.get("ALERTING_TEST_LOGS", ROOT / ".alerting"))
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture
