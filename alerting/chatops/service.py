@@ -196,7 +196,7 @@ class _Job:
         if verb is Verb.HELP:
             return Outcome(self.help())
         if verb is Verb.LIST:
-            return Outcome(self.list(command))
+            return Outcome(self.list_alerts(command))
         if verb is Verb.ONCALL:
             return Outcome(self.oncall(command.schedule))
         if verb is Verb.INCIDENTS:
@@ -472,7 +472,7 @@ class _Job:
         lines += [f"• `{self.chatops.command} {USAGE[verb]}`" for verb in Verb]
         return "\n".join(lines)
 
-    def list(self, command: Command) -> str:
+    def list_alerts(self, command: Command) -> str:
         statuses = [command.status] if command.status else ["firing", "acknowledged"]
         alerts = self.session.scalars(
             select(Alert)
