@@ -17,6 +17,8 @@ INTERACTION_TASK = "alerting.interaction"
 ESCALATION_TICK_TASK = "alerting.escalation_tick"
 GROUP_FLUSH_TASK = "alerting.group_flush"
 INTEGRATE_TASK = "alerting.integrate"
+#: Slash commands, buttons, modals and shortcuts from Slack (alerting/chatops/).
+CHATOPS_TASK = "alerting.chatops"
 
 
 ANOMALY_TICK_TASK = "alerting.anomaly_tick"

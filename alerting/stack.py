@@ -64,6 +64,10 @@ def run_stack(*, sandbox: bool | None, concurrency: int) -> int:
             env["SLACK_BOT_TOKEN"] = "xoxb-sandbox"
             # Pages go to the sandbox's PagerDuty stand-in too, unless the operator set one.
             env.setdefault("PAGERDUTY_EVENTS_URL", f"{sandbox_url}/pagerduty/v2/enqueue")
+            # The sandbox page's clicks and slash commands go to the web app, signed as Slack
+            # signs them (a local secret when none is set; it signs nothing real).
+            env["ALERTING_SANDBOX_APP_URL"] = f"http://127.0.0.1:{settings.web_port}"
+            env.setdefault("SLACK_SIGNING_SECRET", "sandbox-signing-secret")
 
         run_settings = Settings.model_validate(env)
         upgrade(postgres_url)

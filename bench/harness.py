@@ -49,6 +49,9 @@ TENANT_IDS = ("bench-a", "bench-b", "bench-c", "bench-d")
 API_TENANT_ID = "bench-api"
 #: Its bot token: the sandbox accepts any token, and the schema wants ``xoxb-`` + [A-Za-z0-9-].
 API_BOT_TOKEN = "xoxb-bench-0000000000-api"
+API_TEAM_ID = "T0BENCHAPI"
+#: Signs the Slack requests of the chatops phase (``bench.chatops``).
+BENCH_SIGNING_SECRET = "bench-signing-secret-0000000000"
 #: The tenant of the escalation benchmark (``bench.escalation``): webhook mode, one channel per
 #: level, and a `primary` on-call schedule its second level pages.
 ESCALATION_TENANT_ID = "bench-esc"
@@ -103,6 +106,8 @@ def _tenant_files(directory: Path, sandbox: SandboxClient) -> None:
             "default_channel": f"#{API_TENANT_ID}",
             "rate_limit": 100_000,
             "bot_token": API_BOT_TOKEN,
+            # Its Slack workspace: the chatops phase clicks and types as this team.
+            "team_id": API_TEAM_ID,
         },
     }
     (directory / f"{API_TENANT_ID}.yaml").write_text(yaml.safe_dump(api))
@@ -262,6 +267,7 @@ def bench_stack(concurrency: int, log_dir: Path) -> Iterator[Stack]:
                 "ALERTING_WEBHOOK_HOSTS": "127.0.0.1",
                 "ALERTING_DATA_DIR": str(scratch / "data"),
                 "PYTHONUNBUFFERED": "1",
+                "SLACK_SIGNING_SECRET": BENCH_SIGNING_SECRET,
             }
         )
         _require_no_workers(bench_redis)

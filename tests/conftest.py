@@ -168,6 +168,8 @@ TEST_TENANTS["tenant-w"] = {
         "bot_token": "xoxb-test-tenant-w-5f1c2a",
         "team_id": "T0TENANTW",
     },
+    # Escalating from Slack is for one lead and the SRE user group only.
+    "chatops": {"permissions": {"escalate": {"users": ["U0LEAD"], "groups": ["S0SRE"]}}},
     "route": {
         "routes": [
             {

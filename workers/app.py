@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 from alerting.db.session import dispose_engines
 from alerting.queues import (
     ANOMALY_TICK_TASK,
+    CHATOPS_TASK,
     DELIVER_TASK,
     ESCALATION_TICK_TASK,
     GROUP_FLUSH_TASK,
@@ -52,6 +53,7 @@ app = Celery(
         "workers.tasks.grouping",
         "workers.tasks.integrate",
         "workers.tasks.anomaly",
+        "workers.tasks.chatops",
     ],
 )
 
@@ -60,7 +62,7 @@ def route_task(
     name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **kw: Any
 ) -> dict[str, str] | None:
     """Per-tenant work goes to ``alerts.t.<tenant>`` so a noisy tenant can get its own pool."""
-    per_tenant = (ROUTE_TASK, DELIVER_TASK, INTERACTION_TASK, INTEGRATE_TASK)
+    per_tenant = (ROUTE_TASK, DELIVER_TASK, INTERACTION_TASK, INTEGRATE_TASK, CHATOPS_TASK)
     if name in per_tenant and kwargs and "tenant_id" in kwargs:
         return {"queue": tenant_queue(kwargs["tenant_id"])}
     if name == INGEST_TASK:

@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from alerting.domain.anomalies import AnomalyConfig
+from alerting.chatops.permissions import ChatopsConfig
 from alerting.domain.channels import check_channel
 from alerting.domain.errors import InvalidInput, pydantic_problems
 from alerting.domain.escalation import EscalationPolicy, unconfigured_integrations
@@ -235,6 +236,8 @@ class TenantConfig(BaseModel):
                 ],
             )
         return self
+    #: The Slack slash command's name and who may act from Slack (alerting/chatops/).
+    chatops: ChatopsConfig = Field(default_factory=ChatopsConfig)
 
     @model_validator(mode="after")
     def _known_policies(self) -> TenantConfig:

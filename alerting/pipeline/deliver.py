@@ -25,6 +25,7 @@ from alerting.db.models import Alert, AlertEventRow, AlertGroup, AlertMessage, N
 from alerting.db.repositories import TenantRecord, add_notification, audit, load_tenant, now
 from alerting.db.session import session_scope
 from alerting.domain.backoff import retry_ceiling, retry_countdown
+from alerting.domain.durations import format_duration
 from alerting.domain.events import Severity
 from alerting.domain.oncall import PRIMARY_SCHEDULE, oncall_mention, slack_mention
 from alerting.domain.routing import SlackChannelRouter
@@ -506,10 +507,16 @@ def _digest_member(alert: Alert, group_labels: set[str]) -> DigestMember:
 
 
 def silence_note(payload: dict[str, object], locale: str) -> str:
-    """The line a Silence 1h click adds to the message, from the event it wrote."""
-    return translator(locale).gettext(
-        "Silenced for 1 hour by %(who)s", who=str(payload.get("by") or "?")
-    )
+    """The line a silence from Slack adds to the message, from the event it wrote."""
+    tr = translator(locale)
+    seconds = payload.get("seconds")
+    if isinstance(seconds, int | float) and seconds != 3600:
+        return tr.gettext(
+            "Silenced for %(duration)s by %(who)s",
+            duration=format_duration(seconds),
+            who=str(payload.get("by") or "?"),
+        )
+    return tr.gettext("Silenced for 1 hour by %(who)s", who=str(payload.get("by") or "?"))
 
 
 def _channel_id(session: Session, tenant_id: str, channel: str) -> str | None:

@@ -362,3 +362,75 @@ class SlackEscalationManager:
 
     def tick(self, session: Session) -> TickResult:
         return tick(session)
+
+
+#: A second "escalate now" of the same alert within this many seconds is the same intent (a
+#: double click, two people at once) and fires nothing more.
+ESCALATE_NOW_DEBOUNCE_SECONDS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class EscalateNowResult:
+    #: "escalated", "already" (someone just did), "none" (no climb running), or the climb's
+    #: own step when it fired nothing ("muted", "stopped", "done").
+    outcome: str
+    level: int | None = None
+    by: str | None = None
+    notifications: list[tuple[str, uuid.UUID]] = field(default_factory=list)
+    integration_calls: list[tuple[str, uuid.UUID]] = field(default_factory=list)
+
+
+def escalate_now(session: Session, alert: Alert, *, actor: str) -> EscalateNowResult:
+    """Fire the alert's next escalation level now (Slack's "Escalate now", ``/alerts escalate``).
+
+    The caller holds the alert's row lock, so two requests at once serialize, and the second
+    one, within :data:`ESCALATE_NOW_DEBOUNCE_SECONDS`, finds the first one's mark and fires
+    nothing (even when that level was the last one)."""
+    from alerting.db.models import AuditEntry
+
+    current = now()
+    recent = session.scalars(
+        select(AuditEntry)
+        .where(
+            AuditEntry.tenant_id == alert.tenant_id,
+            AuditEntry.alert_id == alert.id,
+            AuditEntry.action == "escalation.escalated_now",
+            AuditEntry.at > current - timedelta(seconds=ESCALATE_NOW_DEBOUNCE_SECONDS),
+        )
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    ).first()
+    if recent is not None:
+        return EscalateNowResult("already", recent.detail.get("level"), recent.actor)
+    escalation = session.scalars(
+        select(Escalation)
+        .where(Escalation.alert_id == alert.id, Escalation.state == "active")
+        .with_for_update()
+    ).one_or_none()
+    if escalation is None:
+        return EscalateNowResult("none")
+    level = escalation.level + 1
+    escalation.next_at = current
+    calls: list[tuple[str, uuid.UUID]] = []
+    created, step = _advance(
+        session,
+        escalation,
+        alert,
+        current,
+        calls,
+        MutingConfigs(session),
+        oncall_schedules(session, alert.tenant_id),
+    )
+    if step != "level":
+        # Muted, or the alert was acknowledged or resolved: the climb decided, nothing fired.
+        return EscalateNowResult(step)
+    audit(
+        session,
+        tenant_id=alert.tenant_id,
+        alert_id=alert.id,
+        actor=actor,
+        action="escalation.escalated_now",
+        escalation_id=str(escalation.id),
+        level=level,
+    )
+    return EscalateNowResult("escalated", level, actor, created, calls)

@@ -68,7 +68,9 @@ def find_alert(
     if tenant_id is not None:
         query = query.where(Alert.tenant_id == tenant_id)
     if for_update:
-        query = query.with_for_update()
+        # populate_existing: the row was read unlocked just above, and the identity map would
+        # otherwise hand back that stale read, not the state the lock now guards.
+        query = query.with_for_update().execution_options(populate_existing=True)
     alert = session.scalars(query).one_or_none()
     if alert is None:
         raise AlertNotFound(str(alert_or_event_id))

@@ -261,3 +261,56 @@ def silence_alert_for_an_hour(
         payload={"by": by, "silence_id": str(silence.id), "until": silence.ends_at.isoformat()},
     )
     return silence, event_id
+
+
+def silence_alert(
+    session: Session,
+    tenant_id: str,
+    alert_id: str | uuid.UUID,
+    *,
+    by: str,
+    seconds: float,
+    comment: str,
+) -> tuple[Silence, uuid.UUID | None] | None:
+    """A silence of this alert's identity from Slack (button, modal), at most one at a time:
+    with a silence made on this alert still running, that one is returned and no event
+    (``(silence, None)``), so a double click or two people at once silence it once. None when
+    the alert is resolved."""
+    from alerting.pipeline.lifecycle import find_alert
+
+    alert = find_alert(session, alert_id, tenant_id=tenant_id, for_update=True)
+    if alert.status == "resolved":
+        return None
+    current = now()
+    running = session.scalars(
+        select(Silence)
+        .where(
+            Silence.tenant_id == tenant_id,
+            Silence.alert_id == alert.id,
+            Silence.expired_at.is_(None),
+            Silence.starts_at <= current,
+            Silence.ends_at > current,
+        )
+        .order_by(Silence.created_at.desc())
+        .limit(1)
+    ).first()
+    if running is not None:
+        return running, None
+    spec = SilenceSpec(
+        matchers=identity_matchers(alert), duration=seconds, created_by=by, comment=comment
+    )
+    silence = create_silence(session, tenant_id, spec, where="slack", alert_id=alert.id)
+    event_id = add_event(
+        session,
+        tenant_id=tenant_id,
+        alert_id=alert.id,
+        action="silenced",
+        actor=by,
+        payload={
+            "by": by,
+            "silence_id": str(silence.id),
+            "until": silence.ends_at.isoformat(),
+            "seconds": seconds,
+        },
+    )
+    return silence, event_id

@@ -13,6 +13,8 @@ from slack_sdk.models.blocks import (
     DividerBlock,
     HeaderBlock,
     MarkdownTextObject,
+    Option,
+    OverflowMenuElement,
     PlainTextObject,
     SectionBlock,
 )
@@ -40,6 +42,11 @@ MAX_LABEL_SHOWN_CHARS = 200
 ACTION_ACK = "alert_acknowledge"
 ACTION_RESOLVE = "alert_resolve"
 ACTION_SILENCE_1H = "alert_silence_1h"
+#: The "More" menu beside the buttons (Escalate now, Silence…), and what it sends.
+ACTION_MORE = "alert_more"
+ACTION_ESCALATE = "alert_escalate"
+#: Opens the silence modal (15 m / 1 h / 4 h / custom).
+ACTION_SILENCE = "alert_silence"
 
 SEVERITY_EMOJI = {
     Severity.CRITICAL: ":red_circle:",
@@ -152,6 +159,7 @@ class SlackAlertFormatter:
             blocks.append(_section(text + self._summary(second, options, second_tr), tr=tr))
         if options.interactive and alert.status != "resolved":
             blocks.append(self._buttons(alert, tr))
+            blocks.append(self._more(alert, tr))
         blocks.append(DividerBlock())
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=self._context(alert, tr))]))
         colour = self._colour(alert, kind)
@@ -225,6 +233,20 @@ class SlackAlertFormatter:
             )
         )
         return ActionsBlock(block_id=f"alert:{alert.alert_id}", elements=buttons)
+
+    def _more(self, alert: AlertView, tr: Translator) -> SectionBlock:
+        """Escalate now and the silence modal, in a menu beside the buttons."""
+        choices = []
+        if alert.status == "firing":
+            choices.append(
+                Option(text=tr.gettext("Escalate now"), value=f"escalate:{alert.alert_id}")
+            )
+        choices.append(Option(text=tr.gettext("Silence…"), value=f"silence:{alert.alert_id}"))
+        return SectionBlock(
+            block_id=f"more:{alert.alert_id}",
+            text=MarkdownTextObject(text=tr.gettext("More actions")),
+            accessory=OverflowMenuElement(action_id=ACTION_MORE, options=choices),
+        )
 
     def _title(
         self, alert: AlertView, kind: NotificationKind, rendered: RenderedAlert, tr: Translator

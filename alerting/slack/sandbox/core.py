@@ -1,22 +1,10 @@
-"""Local Slack stand-in: incoming webhooks and the Web API methods this service calls.
-
-It answers with Slack's status codes, bodies and ``Retry-After`` headers, enforces Slack's
-Block Kit and per-channel posting limits, and records every message and request in memory so
-tests and the bench can assert on what Slack would have shown and when. One process, nothing
-persisted; all state hangs off ``app.state.sandbox`` so a test run can hold several sandboxes.
-
-Beyond Slack's own surface there is a control API under ``/sandbox/`` (inspect, reset,
-reconfigure, inject faults) and a self-refreshing HTML view at ``/``.
-
-Run it with ``python -m alerting.slack.sandbox --port 8025`` or :func:`run_sandbox`.
-"""
+"""The sandbox's state, Block Kit validation, the webhook and Web API emulation, and the
+control API under ``/sandbox/``."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
-import html
 import json
 import logging
 import math
@@ -27,12 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from http import HTTPStatus
-from typing import Annotated, Any, Literal, TypedDict, Unpack
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
-import uvicorn
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
@@ -286,7 +273,19 @@ class SandboxState:
         burst: int,
         per_second: float,
         valid_tokens: frozenset[str] | None,
+        app_url: str | None = None,
+        signing_secret: str | None = None,
     ) -> None:
+        #: Where clicks, commands and modal submissions go (the app's base URL), signed
+        #: with ``signing_secret`` as Slack signs them.
+        self.app_url = app_url
+        self.signing_secret = signing_secret
+        #: Who clicks and types on the page: the team picks the tenant in the app.
+        self.team_id = TEAM_ID
+        self.user_id = "U0DEVELOPER"
+        self.user_name = "developer"
+        #: User groups (``usergroups.users.list``): group id → member user ids.
+        self.usergroups: dict[str, list[str]] = {}
         self.rate_limit = rate_limit
         self.burst = burst
         self.per_second = per_second
@@ -301,6 +300,12 @@ class SandboxState:
         self.reset()
 
     def reset(self) -> None:
+        #: What only the person on the page sees: answers to commands and clicks.
+        self.ephemerals: list[JSON] = []
+        #: Modals the app opened (``views.open``), by view id; the last one is on screen.
+        self.views: dict[str, JSON] = {}
+        #: ``response_url`` tokens handed out → the channel their answers show in.
+        self.responders: dict[str, str] = {}
         self.messages: list[Message] = []
         self._by_ts: dict[tuple[str, str], Message] = {}
         self._reply_counts: Counter[tuple[str, str]] = Counter()
@@ -1338,243 +1343,3 @@ async def sandbox_faults(body: _FaultsBody, request: Request) -> JSONResponse:
         body.count if body.hold_seconds is not None else 0,
     )
     return JSONResponse({"ok": True, "channel": name})
-
-
-# --- HTML view ---
-
-_CSS = """
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1d1c1d;background:#f8f8f8}
-h1{font-size:1.3em}h2{font-size:1.1em;margin:1.5em 0 .4em}
-table{border-collapse:collapse}td,th{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}
-.msg{background:#fff;border:1px solid #ddd;border-radius:4px;padding:.5em .8em;margin:.4em 0}
-.meta{color:#616061;font-size:.85em}.text{white-space:pre-wrap}
-.replies{margin-left:2em;border-left:2px solid #ddd;padding-left:.8em}
-.hdr{font-weight:bold;font-size:1.05em}
-.fields{display:grid;grid-template-columns:1fr 1fr;gap:.2em 1em}
-.ctx{color:#616061;font-size:.85em}.att{border-left:4px solid;padding:.2em .6em;margin:.3em 0}
-.badge{font-size:.75em;padding:0 .4em;border-radius:3px;background:#e8e8e8}
-.bad{background:#fde2e1}.text,.fields div{white-space:pre-wrap}
-"""
-
-
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _mrkdwn(value: Any) -> str:
-    """Message text as Slack shows it: its three escapes undone, then made safe for HTML."""
-    text = str(value).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    return _esc(text)
-
-
-def _colour(value: Any) -> str:
-    # Only known-safe values reach the style attribute; escaping alone would not stop CSS
-    # injection there.
-    if isinstance(value, str):
-        if value in _NAMED_COLOURS:
-            return _NAMED_COLOURS[value]
-        if _HEX_COLOUR.fullmatch(value):
-            return value if value.startswith("#") else f"#{value}"
-    return _DEFAULT_COLOUR
-
-
-def _render_blocks(blocks: Sequence[Any]) -> str:
-    parts: list[str] = []
-    for block in blocks:
-        if not isinstance(block, dict):
-            continue
-        kind = block.get("type")
-        if kind == "header":
-            parts.append(f'<div class="hdr">{_esc(_plain(block.get("text")) or "")}</div>')
-        elif kind == "section":
-            text = _plain(block.get("text"))
-            if text:
-                parts.append(f'<div class="text">{_mrkdwn(text)}</div>')
-            fields = block.get("fields")
-            if isinstance(fields, list) and fields:
-                cells = "".join(f"<div>{_mrkdwn(_plain(f) or '')}</div>" for f in fields)
-                parts.append(f'<div class="fields">{cells}</div>')
-        elif kind == "context":
-            elements = block.get("elements")
-            bits = [
-                _plain(e) or (str(e.get("alt_text", "")) if isinstance(e, dict) else "")
-                for e in (elements if isinstance(elements, list) else [])
-            ]
-            parts.append(f'<div class="ctx">{_esc(" · ".join(b for b in bits if b))}</div>')
-        elif kind == "divider":
-            parts.append("<hr>")
-        else:
-            parts.append(f'<div class="ctx">[{_esc(kind)} block]</div>')
-    return "".join(parts)
-
-
-def _render_attachment(attachment: JSON) -> str:
-    parts = [f'<div class="att" style="border-left-color:{_colour(attachment.get("color"))}">']
-    for key in ("pretext", "title"):
-        if attachment.get(key):
-            parts.append(f'<div class="hdr">{_esc(attachment[key])}</div>')
-    if attachment.get("text"):
-        parts.append(f'<div class="text">{_mrkdwn(attachment["text"])}</div>')
-    fields = attachment.get("fields")
-    if isinstance(fields, list) and fields:
-        cells = "".join(
-            f"<div><b>{_esc(f.get('title', ''))}</b> {_esc(f.get('value', ''))}</div>"
-            for f in fields
-            if isinstance(f, dict)
-        )
-        parts.append(f'<div class="fields">{cells}</div>')
-    blocks = attachment.get("blocks")
-    if isinstance(blocks, list):
-        parts.append(_render_blocks(blocks))
-    if attachment.get("footer"):
-        parts.append(f'<div class="ctx">{_esc(attachment["footer"])}</div>')
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def _render_message(message: Message, replies: Sequence[Message]) -> str:
-    when = time.strftime("%H:%M:%S", time.localtime(message.received_at))
-    meta = [_esc(when), _esc(message.ts), f'<span class="badge">{_esc(message.via)}</span>']
-    if message.edits:
-        meta.append(f'<span class="badge">edited {message.edits} times</span>')
-    if message.reply_broadcast:
-        meta.append('<span class="badge">also sent to channel</span>')
-    if message.metadata is not None:
-        meta.append(f'<span class="badge">{_esc(message.metadata.get("event_type", ""))}</span>')
-    parts = [f'<div class="msg"><div class="meta">{" ".join(meta)}</div>']
-    if message.text:
-        parts.append(f'<div class="text">{_mrkdwn(message.text)}</div>')
-    parts.append(_render_blocks(message.blocks))
-    parts.extend(_render_attachment(a) for a in message.attachments)
-    if replies:
-        inner = "".join(_render_message(r, ()) for r in replies)
-        parts.append(f'<div class="replies">{inner}</div>')
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def render_page(state: SandboxState) -> str:
-    """The whole HTML view: channel summary, then each channel's messages newest first."""
-    stats = state.stats()
-    rows: list[str] = []
-    sections: list[str] = []
-    for name in state.channels():
-        messages = state.messages_in(name)
-        channel_state = state.channel_states.get(name, "ok")
-        badge = "" if channel_state == "ok" else f' <span class="badge bad">{channel_state}</span>'
-        rows.append(
-            f'<tr><td><a href="#{_esc(channel_id_for(name))}">{_esc(name)}</a>{badge}</td>'
-            f"<td>{len(messages)}</td><td>{state.rate_limited.get(name, 0)}</td>"
-            f"<td>{state.max_rate.get(name, 0)}</td><td>{state.abandoned.get(name, 0)}</td></tr>"
-        )
-        replies: dict[str, list[Message]] = {}
-        for m in messages:
-            if m.thread_ts is not None:
-                replies.setdefault(m.thread_ts, []).append(m)
-        top = sorted(
-            (m for m in messages if m.thread_ts is None),
-            key=lambda m: Decimal(m.ts),
-            reverse=True,
-        )
-        body = "".join(_render_message(m, replies.get(m.ts, [])) for m in top)
-        sections.append(
-            f'<h2 id="{_esc(channel_id_for(name))}">{_esc(name)} '
-            f'<span class="meta">{_esc(channel_id_for(name))}</span></h2>'
-            f"{body or '<p class=meta>no messages</p>'}"
-        )
-    summary = (
-        "<table><tr><th>channel</th><th>messages</th><th>429s</th><th>max/s</th>"
-        f"<th>abandoned</th></tr>{''.join(rows)}</table>"
-        if rows
-        else "<p class=meta>No messages yet.</p>"
-    )
-    return (
-        "<!doctype html><html><head><meta charset=utf-8>"
-        f'<meta http-equiv="refresh" content="{PAGE_REFRESH_SECONDS}">'
-        f"<title>Slack sandbox</title><style>{_CSS}</style></head><body>"
-        f"<h1>Slack sandbox</h1><p class=meta>{stats['messages']} messages, "
-        f"{stats['requests']} requests, rate limit "
-        f"{'on' if state.rate_limit else 'off'} ({state.burst} burst, "
-        f"{state.per_second:g}/s per channel)</p>"
-        f"{summary}{''.join(sections)}</body></html>"
-    )
-
-
-@router.get("/")
-async def index(request: Request) -> HTMLResponse:
-    state = _state(request)
-    async with state.lock():
-        page = render_page(state)
-    return HTMLResponse(page)
-
-
-# --- entry points ---
-
-
-class SandboxOptions(TypedDict, total=False):
-    rate_limit: bool
-    burst: int
-    per_second: float
-    valid_tokens: frozenset[str] | None
-
-
-def create_app(
-    *,
-    rate_limit: bool = True,
-    burst: int = 1,
-    per_second: float = 1.0,
-    valid_tokens: frozenset[str] | None = None,
-) -> FastAPI:
-    """A fresh sandbox; its state is ``app.state.sandbox`` (a :class:`SandboxState`).
-
-    ``burst`` and ``per_second`` size the per-channel token bucket (Slack allows about one
-    message per second per channel). With ``valid_tokens`` only those bearer tokens pass.
-    """
-    if burst < 1:
-        raise ValueError(f"burst must be at least 1, got {burst}")
-    if not per_second > 0:
-        raise ValueError(f"per_second must be positive, got {per_second}")
-    app = FastAPI(title="Slack sandbox", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.sandbox = SandboxState(
-        rate_limit=rate_limit, burst=burst, per_second=per_second, valid_tokens=valid_tokens
-    )
-    app.include_router(router)
-    # PagerDuty and ServiceNow stand-ins, for the escalation levels that page them.
-    standins.install(app)
-    return app
-
-
-def run_sandbox(
-    host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **options: Unpack[SandboxOptions]
-) -> None:
-    """Serve a sandbox until interrupted; ``options`` go to :func:`create_app`."""
-    logger.info("Slack sandbox on http://%s:%s/", host, port)
-    uvicorn.run(create_app(**options), host=host, port=port, log_level="warning")
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Run the local Slack sandbox.")
-    parser.add_argument("--host", default=DEFAULT_HOST)
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--no-rate-limit", action="store_true", help="accept every message")
-    parser.add_argument("--burst", type=int, default=1, help="messages per channel at once")
-    parser.add_argument(
-        "--per-second", type=float, default=1.0, help="sustained messages/second per channel"
-    )
-    parser.add_argument(
-        "--token", action="append", help="accepted bearer token (repeatable; default any)"
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    run_sandbox(
-        args.host,
-        args.port,
-        rate_limit=not args.no_rate_limit,
-        burst=args.burst,
-        per_second=args.per_second,
-        valid_tokens=frozenset(args.token) if args.token else None,
-    )
-
-
-if __name__ == "__main__":
-    main()
