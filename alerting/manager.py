@@ -111,7 +111,8 @@ class SlackAlertManager:
             result = action(session, alert_id, by=by, tenant_id=tenant_id)
         if result.event_id is not None:
             # After commit: a notification must never announce a change that was rolled back.
-            enqueue_route(result.tenant_id, result.event_id)
+            # A person's acknowledgement or resolution takes the tenant's urgent lane.
+            enqueue_route(result.tenant_id, result.event_id, urgent=True)
             for call_id in result.integration_calls:
                 enqueue_integration(result.tenant_id, call_id)
             if result.elapsed is not None:

@@ -22,9 +22,11 @@ from alerting.queues import (
     MAINTENANCE_QUEUE,
     ROUTE_TASK,
     SWEEP_TASK,
-    tenant_queue,
+    queue_for,
+    tenant_queues,
 )
 from alerting.settings import get_settings
+from workers.lanes import URGENT_FIRST
 
 settings = get_settings()
 
@@ -59,7 +61,7 @@ def route_task(
     """Per-tenant work goes to ``alerts.t.<tenant>`` so a noisy tenant can get its own pool."""
     per_tenant = (ROUTE_TASK, DELIVER_TASK, INTERACTION_TASK, INTEGRATE_TASK)
     if name in per_tenant and kwargs and "tenant_id" in kwargs:
-        return {"queue": tenant_queue(kwargs["tenant_id"])}
+        return {"queue": queue_for(kwargs["tenant_id"], urgent=bool(kwargs.get("urgent")))}
     if name == INGEST_TASK:
         return {"queue": INGEST_QUEUE}
     if name in (SWEEP_TASK, ESCALATION_TICK_TASK, GROUP_FLUSH_TASK):
@@ -79,6 +81,8 @@ app.conf.update(
         "visibility_timeout": settings.visibility_timeout,
         "fanout_prefix": True,
         "fanout_patterns": True,
+        # Every tenant's urgent lane is asked for before any other queue (workers/lanes.py).
+        "queue_order_strategy": URGENT_FIRST,
     },
     task_serializer="json",
     accept_content=["json"],
@@ -150,6 +154,7 @@ def _serve_all_tenants_by_default(sender: str, instance: Any, **_: Any) -> None:
 
     served: set[str] = set()
     for tenant_id in known_tenants():
-        queues.select_add(tenant_queue(tenant_id))
+        for queue in tenant_queues(tenant_id):
+            queues.select_add(queue)
         served.add(tenant_id)
     follow_new_tenants(instance.app, PoolSpec(), served)

@@ -28,7 +28,9 @@ from sqlalchemy.orm import Session
 
 from alerting.db.models import Alert, AlertGroup, AlertGroupMember
 from alerting.db.repositories import add_event, add_notification, audit, now
+from alerting.domain.events import Severity
 from alerting.domain.matchers import ALERT_TYPE
+from alerting.domain.priority import is_urgent_severity
 from alerting.domain.views import NotificationKind
 
 #: Groups one flush handles; the next flush continues (ordered by due time).
@@ -74,6 +76,8 @@ class FlushResult:
     digests: list[str]
     #: Members told for the first time.
     told: int = 0
+    #: Digests of groups led by a critical or error alert: they take the urgent lane.
+    urgent: frozenset[uuid.UUID] = frozenset()
 
 
 def join_group(
@@ -172,6 +176,7 @@ def flush_due_groups(session: Session, *, batch: int = FLUSH_BATCH) -> FlushResu
     notifications: list[tuple[str, uuid.UUID]] = []
     digests: list[str] = []
     told = 0
+    urgent: set[uuid.UUID] = set()
     for group in groups:
         written, newly_told = _flush(session, group, current)
         if written is None:
@@ -180,7 +185,10 @@ def flush_due_groups(session: Session, *, batch: int = FLUSH_BATCH) -> FlushResu
         digests.append(group.tenant_id)
         told += newly_told
         notifications.extend((group.tenant_id, i) for i in ids)
-    return FlushResult(notifications, digests, told)
+        lead = session.scalar(select(Alert.severity).where(Alert.id == group.lead_alert_id))
+        if is_urgent_severity(lead or "info"):
+            urgent.update(ids)
+    return FlushResult(notifications, digests, told, frozenset(urgent))
 
 
 def _flush(
@@ -279,6 +287,18 @@ def group_stats(session: Session, group_id: uuid.UUID) -> dict[str, int]:
         stats["members"] += int(count)
         stats["occurrences"] += int(occurrences)
     return stats
+
+
+def open_by_severity(session: Session, group_id: uuid.UUID) -> tuple[tuple[Severity, int], ...]:
+    """Members still open, counted by severity, most severe first."""
+    rows = session.execute(
+        select(Alert.severity, func.count())
+        .join(AlertGroupMember, AlertGroupMember.alert_id == Alert.id)
+        .where(AlertGroupMember.group_id == group_id, Alert.status != "resolved")
+        .group_by(Alert.severity)
+    ).all()
+    counts = {Severity(severity): int(count) for severity, count in rows}
+    return tuple((severity, counts[severity]) for severity in Severity if severity in counts)
 
 
 def top_members(session: Session, group_id: uuid.UUID, limit: int) -> list[Alert]:

@@ -136,7 +136,10 @@ def _counts(view: DigestView, tr: Translator) -> str:
         resolved=tr.number(view.resolved),
     )
     occurrences = tr.gettext("%(count)s occurrences", count=tr.number(view.occurrences))
-    return f"{counts} · {occurrences}"
+    severities = " ".join(
+        f"{SEVERITY_EMOJI[severity]} {tr.number(count)}" for severity, count in view.by_severity
+    )
+    return f"{counts} · {occurrences}" + (f" · {severities}" if severities else "")
 
 
 def _member_name(member: DigestMember) -> str:
@@ -144,7 +147,8 @@ def _member_name(member: DigestMember) -> str:
         f"`{_escape(truncate(k, 40))}={_escape(truncate(v, 60))}`"
         for k, v in list(member.labels.items())[:MEMBER_LABELS]
     )
-    return f"*{_escape(member.alert_type)}*" + (f" {labels}" if labels else "")
+    ident = f" `{member.alert_id}`" if member.alert_id else ""
+    return f"*{_escape(member.alert_type)}*" + (f" {labels}" if labels else "") + ident
 
 
 def _member_lines(view: DigestView, tr: Translator) -> str:

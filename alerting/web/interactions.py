@@ -25,7 +25,7 @@ from alerting.db.models import Alert, Tenant
 from alerting.db.session import session_scope
 from alerting.pipeline.lifecycle import AlertNotFound, parse_alert_id
 from alerting.producer import producer_app
-from alerting.queues import INTERACTION_TASK, tenant_queue
+from alerting.queues import INTERACTION_TASK, tenant_urgent_queue
 from alerting.settings import Settings
 from alerting.slack.formatter import ACTION_ACK, ACTION_RESOLVE, ACTION_SILENCE_1H
 
@@ -104,7 +104,7 @@ async def slack_interactions(request: Request) -> JSONResponse:
             "action": click.action,
             "by": f"@{click.user}",
         },
-        queue=tenant_queue(owner),
+        queue=tenant_urgent_queue(owner),
     )
     log.info("slack %s of alert %s by %s queued", click.action, alert_id, click.user)
     # An empty 200 within Slack's three seconds; the message changes when the task has run.
