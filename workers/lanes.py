@@ -11,6 +11,8 @@ process is free, while tenants stay fair among themselves in each tier.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from kombu.utils.scheduling import round_robin_cycle
 
 from alerting.queues import URGENT_SUFFIX
@@ -19,7 +21,13 @@ from alerting.queues import URGENT_SUFFIX
 URGENT_FIRST = "workers.lanes:UrgentFirstCycle"
 
 
-class UrgentFirstCycle(round_robin_cycle[str]):
+if TYPE_CHECKING:
+    _Cycle = round_robin_cycle[str]
+else:  # generic only in its type stubs
+    _Cycle = round_robin_cycle
+
+
+class UrgentFirstCycle(_Cycle):
     """Round robin within each tier; the urgent tier first."""
 
     # kombu tests the result for emptiness, so it must be a list (its stub says Iterator).
