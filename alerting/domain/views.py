@@ -106,6 +106,10 @@ class DigestView:
     updated_at: datetime | None = None
     #: Members still open, by severity (most severe first).
     by_severity: tuple[tuple[Severity, int], ...] = ()
+    #: Members acknowledged since the last update, and some of them and of those resolved
+    #: since, named in the thread line.
+    acknowledged_since: int = 0
+    changed_members: tuple[DigestMember, ...] = ()
 
     @property
     def total(self) -> int:

@@ -40,7 +40,13 @@ from alerting.i18n import translator
 from alerting.metrics import FOLDED, NOTIFICATIONS, RATE_LIMIT_WAITS, SLOT_WAITS, WAITING
 from alerting.pipeline.flapping import flapping_context
 from alerting.pipeline.fold import fold_notification
-from alerting.pipeline.grouping import group_stats, new_members, open_by_severity, top_members
+from alerting.pipeline.grouping import (
+    changed_members,
+    group_stats,
+    new_members,
+    open_by_severity,
+    top_members,
+)
 from alerting.pipeline.send import (
     Destination,
     Outgoing,
@@ -502,6 +508,11 @@ def _digest_outgoing(
         resolved_since=int(payload.get("resolved", 0)),
         updated_at=group.last_flush_at,
         by_severity=open_by_severity(session, group.id),
+        acknowledged_since=int(payload.get("acknowledged_since", 0)),
+        changed_members=tuple(
+            _digest_member(a, own)
+            for a in changed_members(session, group.id, digest_number, payload)
+        ),
     )
     locales = tenant.config.locales_for(n.channel)
     api = destination.mode == "api"

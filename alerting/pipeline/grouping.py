@@ -38,6 +38,8 @@ FLUSH_BATCH = 100
 #: ``group_by: ["..."]`` groups by every label, as in Alertmanager.
 ALL_LABELS = "..."
 ACTOR = "system:grouping"
+#: Acknowledged members a digest's thread line names.
+ACKNOWLEDGED_NAMED = 5
 #: Severity order for "top N": criticals first.
 SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3}
 
@@ -205,8 +207,9 @@ def _flush(
     count = select(func.count()).select_from(member).where(member.group_id == group.id)
     new_count = session.scalar(count.where(is_new)) or 0
     resolved_count = session.scalar(count.where(*newly_resolved)) or 0
+    acknowledged = _acknowledged_since(session, group)
     firing = stats["firing"] + stats["acknowledged"]
-    reminder = new_count == 0 and resolved_count == 0
+    reminder = new_count == 0 and resolved_count == 0 and not acknowledged
     if reminder and firing == 0:
         # Nothing left to tell (every member's resolution was told already).
         group.state = "closed"
@@ -234,6 +237,8 @@ def _flush(
         "new": new_count,
         "resolved": resolved_count,
         "reminder": reminder,
+        "acknowledged_since": len(acknowledged),
+        "acknowledged_ids": [str(a) for a in acknowledged[:ACKNOWLEDGED_NAMED]],
         **stats,
     }
     event_id = add_event(
@@ -271,6 +276,24 @@ def _flush(
         **payload,
     )
     return ids, new_count
+
+
+def _acknowledged_since(session: Session, group: AlertGroup) -> list[uuid.UUID]:
+    """Members acknowledged since the group's last digest (its thread tells who)."""
+    if group.last_flush_at is None:
+        return []
+    return list(
+        session.scalars(
+            select(Alert.id)
+            .join(AlertGroupMember, AlertGroupMember.alert_id == Alert.id)
+            .where(
+                AlertGroupMember.group_id == group.id,
+                Alert.status == "acknowledged",
+                Alert.acknowledged_at > group.last_flush_at,
+            )
+            .order_by(Alert.acknowledged_at)
+        )
+    )
 
 
 def group_stats(session: Session, group_id: uuid.UUID) -> dict[str, int]:
@@ -330,3 +353,20 @@ def new_members(
         .limit(limit)
     ).all()
     return list(shown), int(total)
+
+
+def changed_members(
+    session: Session, group_id: uuid.UUID, digest: int, payload: Mapping[str, Any]
+) -> list[Alert]:
+    """Members whose resolution a digest tells, and those it names as acknowledged."""
+    acknowledged = [uuid.UUID(str(i)) for i in payload.get("acknowledged_ids", [])]
+    resolved = select(AlertGroupMember.alert_id).where(
+        AlertGroupMember.group_id == group_id, AlertGroupMember.resolved_in == digest
+    )
+    return list(
+        session.scalars(
+            select(Alert)
+            .where(Alert.id.in_(resolved.limit(5)) | Alert.id.in_(acknowledged))
+            .order_by(Alert.alert_type, Alert.id)
+        )
+    )

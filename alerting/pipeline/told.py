@@ -60,7 +60,8 @@ def record_told(session: Session, n: Notification, told: list[Told]) -> None:
     if n.group_id is None:
         alerts = {n.alert_id: told}
     else:
-        digest = int(session.get_one(AlertEventRow, n.event_id).payload.get("digest", 0))
+        payload = session.get_one(AlertEventRow, n.event_id).payload
+        digest = int(payload.get("digest", 0))
         member = AlertGroupMember
         newly = set(
             session.scalars(
@@ -70,6 +71,8 @@ def record_told(session: Session, n: Notification, told: list[Told]) -> None:
                 )
             )
         )
+        # Acknowledgements it names in its thread line.
+        newly.update(uuid.UUID(str(i)) for i in payload.get("acknowledged_ids", []))
         alerts = {alert_id: told for alert_id in newly}
     if not alerts:
         return

@@ -97,12 +97,24 @@ def digest_reply(view: DigestView, locale: str = "en") -> str:
                 names=names,
             )
         )
+    resolved = [m for m in view.changed_members if m.status == "resolved"]
+    acknowledged = [m for m in view.changed_members if m.status == "acknowledged"]
     if view.resolved_since:
         parts.append(
             ":white_check_mark: "
             + tr.gettext(
                 "%(count)s resolved since the last update", count=tr.number(view.resolved_since)
             )
+            + _named(resolved)
+        )
+    if view.acknowledged_since:
+        parts.append(
+            ":eyes: "
+            + tr.gettext(
+                "%(count)s acknowledged since the last update",
+                count=tr.number(view.acknowledged_since),
+            )
+            + _named(acknowledged)
         )
     if not parts:
         parts.append(
@@ -113,6 +125,12 @@ def digest_reply(view: DigestView, locale: str = "en") -> str:
             )
         )
     return truncate("\n".join(parts), MAX_SECTION_CHARS)
+
+
+def _named(members: list[DigestMember]) -> str:
+    return (
+        (": " + ", ".join(_member_name(m) for m in members[:NAMED_NEW_MEMBERS])) if members else ""
+    )
 
 
 def _title(view: DigestView, tr: Translator) -> str:
