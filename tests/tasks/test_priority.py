@@ -3,6 +3,7 @@ tree) against the real worker and the sandbox, with Slack's rate limit on."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -181,10 +182,8 @@ def test_a_worker_killed_mid_fold_loses_and_repeats_nothing(clean: Stack, flushe
             if stop.wait(2.5):
                 return
             for pid in _pool_children(clean.worker.proc.pid):  # type: ignore[union-attr]
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
     killer = threading.Thread(target=kill_repeatedly, daemon=True)
     killer.start()
