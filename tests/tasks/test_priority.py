@@ -226,3 +226,51 @@ def test_a_worker_killed_mid_fold_loses_and_repeats_nothing(clean: Stack, flushe
         assert memberships[alert_id] + own_posts[alert_id] == 1, alert_id
     # Every message in the channel is one recorded post: none twice.
     assert len(clean.sandbox.messages(CHANNEL)) == sum(own_posts.values()) + (digests_sent or 0)
+
+
+def test_a_critical_is_not_queued_behind_its_own_tenants_backlog(clean: Stack) -> None:
+    """Critical events take the tenant's urgent lane, consumed before its normal queue."""
+    from alerting.domain.events import validate_event
+    from alerting.producer import publish_events
+
+    clean.sandbox.configure(rate_limit=False)
+    # tenant-a's grouped route: the backlog is told in digests only (no flush runs here).
+    backlog = [
+        validate_event(
+            {
+                "tenant_id": "tenant-a",
+                "alert_type": "backlog",
+                "severity": "info",
+                "message": "m",
+                "labels": {"grouped": "yes", "host": f"h{i}"},
+            }
+        )
+        for i in range(200)
+    ]
+    publish_events(backlog)
+    critical = _fire("tenant-a", "db_down", "critical")
+    wait_details(critical, lambda d: d["alert"] is not None, timeout=60, what="the critical stored")
+
+    def backlog_stored() -> bool:
+        with session_scope() as session:
+            count = session.scalar(
+                select(func.count())
+                .select_from(Alert)
+                .where(Alert.tenant_id == "tenant-a", Alert.alert_type == "backlog")
+            )
+        return count == len(backlog)
+
+    wait_for(backlog_stored, timeout=100, what="the whole backlog stored")
+    with session_scope() as session:
+        critical_at = session.scalar(
+            select(Alert.created_at).where(
+                Alert.tenant_id == "tenant-a", Alert.alert_type == "db_down"
+            )
+        )
+        after = session.scalar(
+            select(func.count())
+            .select_from(Alert)
+            .where(Alert.tenant_id == "tenant-a", Alert.created_at > critical_at)
+        )
+    # In one queue it would have come after all 200.
+    assert (after or 0) >= 100, f"only {after} of the backlog were ingested after the critical"
