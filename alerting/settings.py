@@ -85,9 +85,10 @@ class Settings(BaseSettings):
     channel_per_second: float = Field(default=0.8, alias="ALERTING_CHANNEL_RATE", gt=0)
     #: Messages one channel may receive at once after a quiet spell (Slack's short burst).
     channel_burst: int = Field(default=1, alias="ALERTING_CHANNEL_BURST", ge=1)
-    #: Longest a message should wait for its posting slot, in seconds. Past it, a channel's
-    #: waiting alerts fold into one digest message (criticals only among themselves).
-    max_wait_seconds: float = Field(default=30.0, alias="ALERTING_MAX_WAIT", gt=0)
+    #: Longest a new alert's message (or an escalation page) should wait for its posting slot,
+    #: in seconds. Past it, a channel's waiting alerts fold into one digest message (pages and
+    #: criticals only among themselves).
+    max_wait_seconds: float = Field(default=5.0, alias="ALERTING_MAX_WAIT", gt=0)
     #: A tenant's ``chat.update`` calls per minute (Slack's own budget for that method,
     #: separate from posts), with a burst of ten.
     updates_per_minute: float = Field(default=50.0, alias="ALERTING_UPDATE_RATE", gt=0)

@@ -230,7 +230,7 @@ def _claim(
         previous_claimed_at=previous[2],
         priority=priority_of(n.kind, severity),
         created_at=n.created_at,
-        foldable=n.kind == NotificationKind.FIRING.value
+        foldable=n.kind in (NotificationKind.FIRING.value, NotificationKind.ESCALATED.value)
         and n.group_id is None
         and n.original_channel is None,
     )

@@ -1,8 +1,8 @@
 """Adaptive digests: under pressure a channel's waiting alerts fold into one digest message.
 
-No configuration: when a new alert's own message would wait for its posting slot longer than
-``ALERTING_MAX_WAIT`` (its place in line, see ``alerting/ratelimit.py``), delivery folds it
-instead. Folding is one transaction: the notification becomes ``folded`` (a final state, so no
+No configuration: when a new alert's own message (or an escalation page) would wait for its
+posting slot longer than ``ALERTING_MAX_WAIT`` (its place in line, see
+``alerting/ratelimit.py``), delivery folds it instead. Folding is one transaction: the notification becomes ``folded`` (a final state, so no
 task posts it afterwards) and its alert joins the channel's *pressure group*, an ordinary
 ``alert_groups`` row that beat's group flush tells like any other group: the first digest at
 the next tick, then at most every ``FOLD_INTERVAL`` seconds while members join, acknowledge or
@@ -29,6 +29,7 @@ from alerting.breaker import redis_client
 from alerting.db.models import Alert, Notification
 from alerting.db.repositories import audit, now
 from alerting.domain.priority import fold_band
+from alerting.domain.views import NotificationKind
 from alerting.pipeline.grouping import GroupSpec, join_group
 from alerting.settings import Settings
 
@@ -59,7 +60,8 @@ def fold_notification(
     if n is None or n.state != "sending" or n.claim_token != token:
         return False
     alert = session.get_one(Alert, n.alert_id)
-    band = fold_band(alert.severity)
+    # Pages share the criticals' band: they fold only among pages and criticals.
+    band = "critical" if n.kind == NotificationKind.ESCALATED.value else fold_band(alert.severity)
     episode = _episode(n.tenant_id, n.channel, band, settings)
     spec = GroupSpec(
         route_path=f"{FOLD_ROUTE_PREFIX}{n.channel}:{band}:{episode}",
