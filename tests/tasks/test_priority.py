@@ -7,20 +7,22 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import threading
 import uuid
 from collections import Counter
 from typing import Any
 
 import redis
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from alerting import SlackAlertManager, send_alert
 from alerting.db.models import Alert, AlertGroupMember, Notification, SlackMessage
 from alerting.db.session import session_scope
 from tests.conftest import Stack
-from tests.services import wait_for
-from tests.tasks.helpers import details, wait_details
+from tests.services import cli, wait_for
+from tests.tasks.helpers import details, key_headers, wait_details
 
 SEED = "spotify-tenant-1"
 SEED_API = "spotify-tenant-w"
@@ -274,3 +276,23 @@ def test_a_critical_is_not_queued_behind_its_own_tenants_backlog(clean: Stack) -
         )
     # In one queue it would have come after all 200.
     assert (after or 0) >= 100, f"only {after} of the backlog were ingested after the critical"
+
+
+def test_slack_messages_in_the_cli_and_the_http_alert_view(web: TestClient, clean: Stack) -> None:
+    """Web API mode: the alert's own message, then its acknowledgement as an update of that
+    message and a line in its thread; the CLI and the HTTP API show the same list."""
+    fired = _fire("tenant-w", "disk_full", "error")
+    found = wait_details(fired, _told_everywhere, timeout=30)
+    SlackAlertManager().acknowledge(found["alert"]["id"], by="ops")
+    wait_details(fired, lambda d: len(d["slack_messages"]) >= 3, timeout=30)
+    answer = web.get(f"/api/v1/alerts/{found['alert']['id']}", headers=key_headers("tenant-w"))
+    assert answer.status_code == 200
+    listed = answer.json()["slack_messages"]
+    assert [m["kind"] for m in listed] == ["alert", "update", "thread_reply"]
+    assert all(m["channel"] == "#w-alerts" and m["ts"] and m["sent_at"] for m in listed)
+    assert listed[0]["ts"] == listed[1]["ts"], "the update rewrote the alert's own message"
+    shown = subprocess.run(
+        cli("alerts", "show", fired, "--json"), env=clean.env, capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["slack_messages"] == listed
