@@ -36,9 +36,8 @@ class PoolSpec:
     def queues(self, known_tenants: list[str]) -> list[str]:
         base = [INGEST_QUEUE, MAINTENANCE_QUEUE] if self.shared else []
         tenants = sorted(self.only) if self.only else [t for t in known_tenants if self.wants(t)]
-        # Urgent lanes first: with Redis the worker asks for queues in this order.
-        urgent = [q for t in tenants for q in tenant_queues(t)[:1]]
-        return urgent + base + [q for t in tenants for q in tenant_queues(t)[1:]]
+        # Each tenant's urgent lane with its normal queue (workers/lanes.py orders them).
+        return base + [q for t in tenants for q in tenant_queues(t)]
 
 
 def known_tenants() -> list[str]:

@@ -1,4 +1,5 @@
-"""The order a worker asks Redis for its queues: urgent lanes first, round robin in each tier."""
+"""The order a worker asks Redis for its queues: per tenant its urgent lane first, tenants in
+turn, beat's periodic work before all."""
 
 from __future__ import annotations
 
@@ -7,29 +8,41 @@ from workers.lanes import UrgentFirstCycle
 from workers.pools import PoolSpec
 
 
-def test_urgent_lanes_come_before_every_other_queue() -> None:
+def _cycle(queues: list[str]) -> UrgentFirstCycle:
     cycle = UrgentFirstCycle()
-    cycle.update(
-        ["alerts.ingest", "alerts.t.a", "alerts.t.a.urgent", "alerts.t.b", "alerts.t.b.urgent"]
+    cycle.update(queues)
+    return cycle
+
+
+def test_a_tenants_urgent_lane_comes_before_its_normal_queue() -> None:
+    cycle = _cycle(
+        ["alerts.ingest", "alerts.t.a", "alerts.t.a.urgent", "alerts.t.b", "alerts.maintenance"]
     )
     assert cycle.consume(5) == [
-        "alerts.t.a.urgent",
-        "alerts.t.b.urgent",
+        "alerts.maintenance",
         "alerts.ingest",
+        "alerts.t.a.urgent",
         "alerts.t.a",
         "alerts.t.b",
     ]
 
 
-def test_within_a_tier_the_queue_just_used_goes_last() -> None:
-    cycle = UrgentFirstCycle(["alerts.t.a.urgent", "alerts.t.b.urgent", "alerts.t.a"])
+def test_the_tenant_just_served_goes_last_whichever_lane() -> None:
+    cycle = _cycle(["alerts.t.a.urgent", "alerts.t.a", "alerts.t.b.urgent", "alerts.t.b"])
     cycle.rotate("alerts.t.a.urgent")
-    assert cycle.consume(3) == ["alerts.t.b.urgent", "alerts.t.a.urgent", "alerts.t.a"]
+    # Tenant a's urgent storm cannot starve tenant b.
+    assert cycle.consume(4) == [
+        "alerts.t.b.urgent",
+        "alerts.t.b",
+        "alerts.t.a.urgent",
+        "alerts.t.a",
+    ]
 
 
 def test_every_pool_consumes_its_tenants_urgent_lane() -> None:
     assert tenant_urgent_queue("acme") == "alerts.t.acme.urgent"
     assert tenant_queues("acme") == ["alerts.t.acme.urgent", "alerts.t.acme"]
-    assert PoolSpec(only=frozenset({"b"})).queues(["a", "b"]) == ["alerts.t.b.urgent", "alerts.t.b"]
+    only = PoolSpec(only=frozenset({"b"})).queues(["a", "b"])
+    assert only == ["alerts.t.b.urgent", "alerts.t.b"]
     shared = PoolSpec().queues(["a"])
-    assert shared[0] == "alerts.t.a.urgent" and "alerts.t.a" in shared
+    assert {"alerts.t.a.urgent", "alerts.t.a", "alerts.ingest", "alerts.maintenance"} == set(shared)
