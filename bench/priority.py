@@ -4,8 +4,8 @@ The tenant is configured as the original design's documentation does (``rate_lim
 messages a minute, ``#alerts-prod`` and ``#critical-alerts``, no routing tree) and delivered
 with the operator's bot token (Web API), plus an escalation policy on its criticals (level 1
 after 3 s to ``#dev-team``, level 2 after 10 s to ``#ops-team``). Into it go ``--alerts``
-alerts in ``--seconds`` (distinct alerts: 1 % critical, 4 % error, a third warning), one more critical
-every second of the storm, and halfway another tenant's alert.
+alerts in ``--seconds`` (distinct alerts: 1 % critical, 4 % error, a third warning), one more
+critical every second of the storm, and halfway another tenant's alert.
 
 Printed, measured in the run: critical publish → first Slack message telling it (p50, p99,
 max), the same for escalation levels against their due time, 429 answers, the highest rate a
