@@ -31,5 +31,6 @@ their ratio says how much of the worker's capacity the alert pipeline itself con
 Modules: :mod:`bench.harness` (services, database, sandbox, workers), :mod:`bench.noop` (the
 no-op task), :mod:`bench.measure`, :mod:`bench.modes` (delivery modes), :mod:`bench.render`
 (render benchmark), :mod:`bench.escalation` (levels due at once), :mod:`bench.storm` (an alert
-storm), :mod:`bench.priority` (priority under pressure), :mod:`bench.stats`, :mod:`bench.report`, :mod:`bench.profile` (py-spy).
+storm), :mod:`bench.priority` (priority under pressure), :mod:`bench.stats`,
+:mod:`bench.report`, :mod:`bench.profile` (py-spy).
 """
