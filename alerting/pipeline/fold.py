@@ -2,8 +2,8 @@
 
 No configuration: when a new alert's own message (or an escalation page) would wait for its
 posting slot longer than ``ALERTING_MAX_WAIT`` (its place in line, see
-``alerting/ratelimit.py``), delivery folds it instead. Folding is one transaction: the notification becomes ``folded`` (a final state, so no
-task posts it afterwards) and its alert joins the channel's *pressure group*, an ordinary
+``alerting/ratelimit.py``), delivery folds it instead. Folding is one transaction: the
+notification becomes ``folded`` (a final state, so no task posts it afterwards) and its alert joins the channel's *pressure group*, an ordinary
 ``alert_groups`` row that beat's group flush tells like any other group: the first digest at
 the next tick, then at most every ``FOLD_INTERVAL`` seconds while members join, acknowledge or
 resolve. In Web API mode the digest is one message rewritten in place with a thread line per
