@@ -3,12 +3,13 @@
 No configuration: when a new alert's own message (or an escalation page) would wait for its
 posting slot longer than ``ALERTING_MAX_WAIT`` (its place in line, see
 ``alerting/ratelimit.py``), delivery folds it instead. Folding is one transaction: the
-notification becomes ``folded`` (a final state, so no task posts it afterwards) and its alert joins the channel's *pressure group*, an ordinary
-``alert_groups`` row that beat's group flush tells like any other group: the first digest at
-the next tick, then at most every ``FOLD_INTERVAL`` seconds while members join, acknowledge or
-resolve. In Web API mode the digest is one message rewritten in place with a thread line per
-update naming what is new, resolved or acknowledged; with a webhook each update is a new
-message, spaced by the tenant's own rate.
+notification becomes ``folded`` (a final state, so no task posts it afterwards) and its alert
+joins the channel's *pressure group*, an ordinary ``alert_groups`` row that beat's group flush
+tells like any other group: the first digest at the next tick, then at most every
+``FOLD_INTERVAL`` seconds while members join, acknowledge or resolve. In Web API mode the
+digest is one message rewritten in place with a thread line per update naming what is new,
+resolved or acknowledged; with a webhook each update is a new message, spaced by the tenant's
+own rate.
 
 Criticals fold only among themselves (their own group, and only when criticals alone make the
 line too long, since a critical's place in line counts only what is at least as urgent), so a
