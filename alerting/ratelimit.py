@@ -36,7 +36,8 @@ import redis
 #: Prefix of the bucket keys; ``ch:<tenant>:<channel>``, ``t:<tenant>``, ``u:<tenant>`` follow.
 KEY_PREFIX = "alerting:rate:"
 #: Prefix of the waiting sets: ``<tenant>:<channel>`` (sorted set), ``<tenant>`` (the channels
-#: with someone waiting), ``dl:<tenant>`` (when each member's task is due back, microseconds).
+#: with someone waiting), ``dl:<tenant>`` (when each member's task is due back, microseconds),
+#: ``joined:<tenant>`` (when it first asked) and ``mode:<tenant>`` (``p`` post, ``u`` update).
 WAIT_PREFIX = "alerting:wait:"
 #: Seconds past its expected return after which a waiting member is presumed lost.
 STALE_SECONDS = 5.0
@@ -47,7 +48,8 @@ MIN_WAIT_SECONDS = 0.05
 _BAND_MS = 10**13
 
 # KEYS: channel bucket, tenant bucket, update bucket, channel waiting set, tenant's channels,
-#       deadlines hash, joined-at hash.
+#       deadlines hash, joined-at hash, modes hash (a member's mode may change: a digest's
+#       first message is a post, its later ones are updates).
 # ARGV: 1-6 channel/tenant/update interval and tolerance (microseconds); 7 member; 8 score;
 #       9 mode ('p' post, 'u' update); 10 stale grace (us); 11 channel; 12 channel bucket
 #       prefix; 13 waiting set prefix; 14 shortest wait (us).
@@ -65,6 +67,7 @@ local ch_prefix, wait_prefix = ARGV[12], ARGV[13]
 redis.call('ZADD', KEYS[4], 'NX', score, member)
 redis.call('SADD', KEYS[5], channel)
 redis.call('HSETNX', KEYS[7], member, now)
+redis.call('HSET', KEYS[8], member, mode)
 
 -- The live head of a channel's line; members whose task is long overdue are dropped.
 local function head(ch)
@@ -80,6 +83,7 @@ local function head(ch)
       redis.call('ZREM', z, h[1])
       redis.call('HDEL', KEYS[6], h[1])
       redis.call('HDEL', KEYS[7], h[1])
+      redis.call('HDEL', KEYS[8], h[1])
     else
       return h[1], tonumber(h[2])
     end
@@ -108,7 +112,7 @@ if mode == 'p' then
     local z = wait_prefix .. ch
     if ch ~= channel then
       local h, s = head(ch)
-      if h and s < score and string.sub(h, -2) == ':p'
+      if h and s < score and redis.call('HGET', KEYS[8], h) == 'p'
          and ready_at(ch_prefix .. ch, ch_tol) <= now then
         outranked = true
       end
@@ -133,6 +137,7 @@ if mine == member and slot <= now and not outranked then
   redis.call('ZREM', KEYS[4], member)
   redis.call('HDEL', KEYS[6], member)
   redis.call('HDEL', KEYS[7], member)
+  redis.call('HDEL', KEYS[8], member)
   if waiting <= 1 then
     redis.call('SREM', KEYS[5], channel)
   end
@@ -155,17 +160,18 @@ end
 wait = math.max(wait, tonumber(ARGV[14]))
 redis.call('HSET', KEYS[6], member, string.format('%.0f', now + wait + grace))
 local ttl = math.ceil((wait + grace) / 1000) + 600000
-for i = 4, 7 do
+for i = 4, 8 do
   redis.call('PEXPIRE', KEYS[i], ttl)
 end
 return {0, wait, 0, waiting}
 """
 
-# KEYS: channel waiting set, deadlines, joined-at. ARGV: member.
+# KEYS: channel waiting set, deadlines, joined-at, modes. ARGV: member.
 _LEAVE = """
 redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
+for i = 2, 4 do
+  redis.call('HDEL', KEYS[i], ARGV[1])
+end
 return redis.call('ZCARD', KEYS[1])
 """
 
@@ -233,6 +239,7 @@ class SlackRateLimiter:
                 f"{WAIT_PREFIX}{tenant_id}",
                 f"{WAIT_PREFIX}dl:{tenant_id}",
                 f"{WAIT_PREFIX}joined:{tenant_id}",
+                f"{WAIT_PREFIX}mode:{tenant_id}",
             ],
             args=[
                 round(self.channel_interval * 1e6),
@@ -242,7 +249,7 @@ class SlackRateLimiter:
                 round((rate_limit - 1) * tenant_interval * 1e6),
                 round(self.update_interval * 1e6),
                 round((self.update_burst - 1) * self.update_interval * 1e6),
-                f"{member}:{mode}",
+                member,
                 score,
                 mode,
                 round(STALE_SECONDS * 1e6),
@@ -258,16 +265,14 @@ class SlackRateLimiter:
     def leave(self, tenant_id: str, channel: str, member: str) -> int:
         """Take a member out of line (folded into a digest, or settled otherwise); how many
         still wait in the channel."""
-        waiting = 0
-        for mode in ("p", "u"):
-            waiting = int(
-                self._leave(
-                    keys=[
-                        f"{WAIT_PREFIX}{tenant_id}:{channel}",
-                        f"{WAIT_PREFIX}dl:{tenant_id}",
-                        f"{WAIT_PREFIX}joined:{tenant_id}",
-                    ],
-                    args=[f"{member}:{mode}"],
-                )
+        return int(
+            self._leave(
+                keys=[
+                    f"{WAIT_PREFIX}{tenant_id}:{channel}",
+                    f"{WAIT_PREFIX}dl:{tenant_id}",
+                    f"{WAIT_PREFIX}joined:{tenant_id}",
+                    f"{WAIT_PREFIX}mode:{tenant_id}",
+                ],
+                args=[member],
             )
-        return waiting
+        )

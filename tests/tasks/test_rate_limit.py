@@ -107,6 +107,27 @@ def test_a_waiting_member_whose_task_is_lost_does_not_block_the_channel(clean: S
     wait_for(lambda: _ask(limiter, "next", age=1).granted, timeout=10, interval=0.2)
 
 
+def test_updates_spend_their_own_budget_and_a_message_keeps_one_place(clean: Stack) -> None:
+    limiter = _limiter(clean, per_second=20.0)
+    assert _ask(limiter, "posted", rate_limit=1).granted
+    # The tenant's one post a minute is spent: a new message waits about a minute...
+    waiting = _ask(limiter, "digest", age=1, rate_limit=1)
+    assert not waiting.granted and waiting.wait > 30
+    time.sleep(0.06)
+    # ...but once its message exists it asks to update it, which the post budget does not
+    # hold up, and its earlier place in line as a post does not block it.
+    update = limiter.acquire(
+        "tenant-x",
+        "#c",
+        member="digest",
+        priority=Priority.INFO,
+        enqueued_at=_T0 + timedelta(seconds=1),
+        rate_limit=1,
+        update=True,
+    )
+    assert update.granted and update.waiting == 0
+
+
 def test_slots_are_shared_and_atomic_across_clients(clean: Stack) -> None:
     """Many workers asking at once never both get a slot within one channel interval."""
     granted: list[float] = []
