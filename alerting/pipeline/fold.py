@@ -31,11 +31,11 @@ from alerting.db.models import Alert, Notification
 from alerting.db.repositories import audit, now
 from alerting.domain.priority import fold_band
 from alerting.domain.views import NotificationKind
-from alerting.pipeline.grouping import GroupSpec, join_group
+from alerting.pipeline.grouping import PRESSURE_PREFIX, GroupSpec, join_group
 from alerting.settings import Settings
 
 #: Route path prefix of pressure groups: ``fold:<channel>:<band>:<episode>``.
-FOLD_ROUTE_PREFIX = "fold:"
+FOLD_ROUTE_PREFIX = PRESSURE_PREFIX
 #: Seconds between two updates of a pressure digest (Web API: a ``chat.update`` and a thread
 #: line, which keeps to the channel's pace).
 FOLD_INTERVAL = 2.0

@@ -26,7 +26,7 @@ from sqlalchemy import Text, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from alerting.db.models import Alert, AlertGroup, AlertGroupMember
+from alerting.db.models import Alert, AlertGroup, AlertGroupMember, Notification
 from alerting.db.repositories import add_event, add_notification, audit, now
 from alerting.domain.events import Severity
 from alerting.domain.matchers import ALERT_TYPE
@@ -38,6 +38,8 @@ FLUSH_BATCH = 100
 #: ``group_by: ["..."]`` groups by every label, as in Alertmanager.
 ALL_LABELS = "..."
 ACTOR = "system:grouping"
+#: Route path prefix of adaptive pressure groups (alerting/pipeline/fold.py).
+PRESSURE_PREFIX = "fold:"
 #: Acknowledged members a digest's thread line names.
 ACKNOWLEDGED_NAMED = 5
 #: Severity order for "top N": criticals first.
@@ -197,6 +199,11 @@ def _flush(
     session: Session, group: AlertGroup, current: datetime
 ) -> tuple[list[uuid.UUID] | None, int]:
     """The digest's notifications (None: nothing to tell) and how many members it told."""
+    if group.route_path.startswith(PRESSURE_PREFIX) and _digest_in_flight(session, group.id):
+        # A pressure digest is rendered when it is sent, as the group is then: while one is
+        # still waiting for its slot, another would only queue behind it. The group stays
+        # due, and its next digest tells what this one could not name.
+        return None, 0
     stats = group_stats(session, group.id)
     member = AlertGroupMember
     is_new = member.told_in.is_(None)
@@ -276,6 +283,21 @@ def _flush(
         **payload,
     )
     return ids, new_count
+
+
+def _digest_in_flight(session: Session, group_id: uuid.UUID) -> bool:
+    return (
+        session.scalar(
+            select(Notification.id)
+            .where(
+                Notification.group_id == group_id,
+                Notification.kind == NotificationKind.DIGEST.value,
+                Notification.state.in_(("pending", "sending", "retrying", "held")),
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def _acknowledged_since(session: Session, group: AlertGroup) -> list[uuid.UUID]:
