@@ -13,10 +13,11 @@ own rate.
 
 Criticals fold only among themselves (their own group, and only when criticals alone make the
 line too long, since a critical's place in line counts only what is at least as urgent), so a
-critical is never folded behind warnings. A pressure episode lasts while folds keep coming:
-its group is remembered in Redis for ``ALERTING_MAX_WAIT`` after the last fold; past that a
-new alert gets a message of its own again, and a later fold opens a new digest. The episode's
-group stays open to tell its members' acknowledgements and resolutions in its thread.
+critical is never folded behind warnings. A pressure episode lasts while folds keep coming: its
+group is remembered in Redis for ``EPISODE_SECONDS`` after the last fold, so a storm that comes
+back soon updates the same digest, and a later one opens a new digest. An alert whose slot is
+near (the pressure is gone) never folds: it gets a message of its own again at once. The
+episode's group stays open to tell its members' acknowledgements and resolutions in its thread.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ FOLD_ROUTE_PREFIX = PRESSURE_PREFIX
 #: Seconds between two updates of a pressure digest (Web API: a ``chat.update`` and a thread
 #: line, which keeps to the channel's pace).
 FOLD_INTERVAL = 2.0
+#: Seconds after the last fold during which further folds join the same digest. Only folds
+#: are grouped by it: an alert whose slot is near never folds, so it gets its own message as
+#: soon as the pressure is gone, whatever this says.
+EPISODE_SECONDS = 300.0
 #: Reminder of a pressure digest whose members still fire, as Alertmanager's default.
 FOLD_REPEAT_SECONDS = 4 * 3600.0
 _EPISODE_KEY = "alerting:fold:{tenant}:{channel}:{band}"
@@ -101,7 +106,7 @@ def _episode(tenant_id: str, channel: str, band: str, settings: Settings) -> str
     """The current pressure episode of a channel and band, kept alive by each fold."""
     client = redis_client(settings.require_redis_url())
     key = _EPISODE_KEY.format(tenant=tenant_id, channel=channel, band=band)
-    ttl = max(1, round(settings.max_wait_seconds * 1000))
+    ttl = round(max(EPISODE_SECONDS, settings.max_wait_seconds) * 1000)
     fresh = uuid.uuid4().hex
     while True:
         if client.set(key, fresh, nx=True, px=ttl):

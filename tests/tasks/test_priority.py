@@ -147,14 +147,10 @@ def test_a_fold_under_pressure_is_one_digest_updated_in_place_and_is_undone_afte
         "no message of its own for a folded alert's acknowledgement"
     )
 
-    # The pressure goes: the line drains and the episode ends.
+    # The pressure goes: the line drains; the next alert's slot is near, so it is not folded.
     wait_for(lambda: _nothing_waiting(SEED_API), timeout=120, what="the line drained")
     broker = redis.Redis.from_url(clean.redis_url)
-    wait_for(
-        lambda: not list(broker.scan_iter("alerting:fold:*")),
-        timeout=60,
-        what="the pressure episode to end",
-    )
+    assert list(broker.scan_iter("alerting:fold:*")), "the episode outlives the line"
     after = _fire(SEED_API, "calm_again", "warning")
     told = wait_details(after, _told_everywhere, timeout=60)
     assert [m["kind"] for m in told["slack_messages"]] == ["alert"]
