@@ -1,14 +1,20 @@
 """The order a worker asks Redis for its queues: per tenant its urgent lane first, tenants in
-turn, beat's periodic work before all."""
+turn, beat's periodic work before all.
+
+``workers`` is imported inside the tests: importing it configures the Celery app from the
+environment, which the session's stack sets later.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from alerting.queues import tenant_queues, tenant_urgent_queue
-from workers.lanes import UrgentFirstCycle
-from workers.pools import PoolSpec
 
 
-def _cycle(queues: list[str]) -> UrgentFirstCycle:
+def _cycle(queues: list[str]) -> Any:
+    from workers.lanes import UrgentFirstCycle
+
     cycle = UrgentFirstCycle()
     cycle.update(queues)
     return cycle
@@ -40,6 +46,8 @@ def test_the_tenant_just_served_goes_last_whichever_lane() -> None:
 
 
 def test_every_pool_consumes_its_tenants_urgent_lane() -> None:
+    from workers.pools import PoolSpec
+
     assert tenant_urgent_queue("acme") == "alerts.t.acme.urgent"
     assert tenant_queues("acme") == ["alerts.t.acme.urgent", "alerts.t.acme"]
     only = PoolSpec(only=frozenset({"b"})).queues(["a", "b"])
