@@ -171,7 +171,9 @@ def test_a_worker_killed_mid_fold_loses_and_repeats_nothing(clean: Stack, flushe
     from tests.tasks.test_delivery import _pool_children
 
     assert clean.worker.proc is not None
-    fired = [_fire(SEED, f"kill_{i:02d}", "warning") for i in range(30)]
+    # Web API mode: a post whose answer a killed process never heard is looked up in Slack
+    # before posting again (with a webhook that window is at-least-once, as documented).
+    fired = [_fire(SEED_API, f"kill_{i:02d}", "warning") for i in range(30)]
     stop = threading.Event()
 
     def kill_repeatedly() -> None:
@@ -185,11 +187,11 @@ def test_a_worker_killed_mid_fold_loses_and_repeats_nothing(clean: Stack, flushe
 
     killer = threading.Thread(target=kill_repeatedly, daemon=True)
     killer.start()
-    wait_for(lambda: _folded_count(SEED) > 0, timeout=120, what="a fold")
+    wait_for(lambda: _folded_count(SEED_API) > 0, timeout=120, what="a fold")
     found = _wait_all_told(fired, timeout=300)
     stop.set()
     killer.join(5)
-    wait_for(lambda: _nothing_waiting(SEED), timeout=120, what="nothing left waiting")
+    wait_for(lambda: _nothing_waiting(SEED_API), timeout=120, what="nothing left waiting")
 
     alert_ids = [uuid.UUID(f["alert"]["id"]) for f in found]
     with session_scope() as session:
@@ -206,24 +208,19 @@ def test_a_worker_killed_mid_fold_loses_and_repeats_nothing(clean: Stack, flushe
             )
         )
         stored = session.scalar(
-            select(func.count()).select_from(Alert).where(Alert.tenant_id == SEED)
-        )
-        digests_sent = session.scalar(
-            select(func.count())
-            .select_from(Notification)
-            .where(
-                Notification.tenant_id == SEED,
-                Notification.channel == CHANNEL,
-                Notification.kind == "digest",
-                Notification.state == "sent",
-            )
+            select(func.count()).select_from(Alert).where(Alert.tenant_id == SEED_API)
         )
     assert stored == len(fired)
     for alert_id in alert_ids:
         # Folded once or posted once in the channel, never both, never twice.
         assert memberships[alert_id] + own_posts[alert_id] == 1, alert_id
-    # Every message in the channel is one recorded post: none twice.
-    assert len(clean.sandbox.messages(CHANNEL)) == sum(own_posts.values()) + (digests_sent or 0)
+    # Every message in the channel was posted once: no notification twice.
+    posted = Counter(
+        (m["metadata"] or {}).get("event_payload", {}).get("notification_id")
+        for m in clean.sandbox.messages(CHANNEL)
+        if m["thread_ts"] is None
+    )
+    assert posted and max(posted.values()) == 1, posted.most_common(3)
 
 
 def test_a_critical_is_not_queued_behind_its_own_tenants_backlog(clean: Stack) -> None:
