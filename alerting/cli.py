@@ -101,7 +101,11 @@ def up(sandbox: bool | None, concurrency: int) -> None:
 def worker(
     ctx: click.Context, tenants: str, exclude_tenants: str, concurrency: int | None, loglevel: str
 ) -> None:
-    """Run a Celery worker on ingest and tenant queues. Extra options go to `celery worker`."""
+    """Run a Celery worker on ingest and tenant queues. Extra options go to `celery worker`.
+
+    Each tenant has two queues, `alerts.t.<tenant>.urgent` (critical and error events,
+    escalation levels, acknowledgements) and `alerts.t.<tenant>`; the urgent lanes are
+    consumed first."""
     _require_services()
     from workers.app import app
     from workers.pools import PoolSpec, follow_new_tenants, known_tenants

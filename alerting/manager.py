@@ -172,7 +172,8 @@ class SyncSlackAlertManager:
         result = self._once_stored(alert_id, apply)
         if result.event_id is not None:
             # After commit: a notification must never announce a change that was rolled back.
-            enqueue_route(result.tenant_id, result.event_id)
+            # A person's acknowledgement or resolution takes the tenant's urgent lane.
+            enqueue_route(result.tenant_id, result.event_id, urgent=True)
             for call_id in result.integration_calls:
                 enqueue_integration(result.tenant_id, call_id)
             if result.elapsed is not None:

@@ -14,6 +14,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -83,6 +84,31 @@ REJECTED_MESSAGES = Counter(
     "alerting_rejected_messages_total",
     "Broker messages no task could run (kept as dead letters), by queue and reason",
     ["queue", "reason"],
+)
+
+
+FIRST_MESSAGE = Histogram(
+    "alerting_first_message_seconds",
+    "Seconds from an alert's publish to the first Slack message that told it, by severity",
+    ["tenant", "severity"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300),
+)
+FOLDED = Counter(
+    "alerting_messages_folded_total",
+    "Alert messages folded into a digest because their channel's line was too long",
+    ["tenant", "channel"],
+)
+WAITING = Gauge(
+    "alerting_waiting_messages",
+    "Messages waiting for a posting slot, per channel (as last seen by a worker)",
+    ["tenant", "channel"],
+    multiprocess_mode="mostrecent",
+)
+SLOT_WAITS = Histogram(
+    "alerting_slot_wait_seconds",
+    "Seconds a message stood in line for its slot (priority 0: pages and criticals)",
+    ["tenant", "priority"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120),
 )
 
 

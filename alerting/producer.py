@@ -16,11 +16,13 @@ from celery.result import AsyncResult
 
 from alerting.domain.errors import InvalidInput
 from alerting.domain.events import AlertEvent, validate_event
+from alerting.domain.priority import is_urgent_severity
 from alerting.queues import (
     DELIVER_TASK,
     INGEST_TASK,
     INTEGRATE_TASK,
     ROUTE_TASK,
+    queue_for,
     tenant_queue,
 )
 from alerting.settings import get_settings
@@ -84,8 +86,14 @@ def publish_event(
         INGEST_TASK,
         kwargs={"event": _stamped(event)},
         task_id=task_id or str(uuid.uuid4()),
-        queue=tenant_queue(event.tenant_id),
+        queue=event_queue(event),
     )
+
+
+def event_queue(event: AlertEvent) -> str:
+    """Critical and error events take their tenant's urgent lane, so they are ingested before
+    the tenant's backlog of less urgent events."""
+    return queue_for(event.tenant_id, urgent=is_urgent_severity(event.severity))
 
 
 def _stamped(event: AlertEvent) -> dict[str, Any]:
@@ -107,27 +115,40 @@ def publish_events(events: Sequence[AlertEvent], *, app: Celery | None = None) -
                 INGEST_TASK,
                 kwargs={"event": _stamped(event)},
                 task_id=task_id,
-                queue=tenant_queue(event.tenant_id),
+                queue=event_queue(event),
                 producer=producer,
             )
     return ids
 
 
-def enqueue_route(tenant_id: str, event_id: uuid.UUID | str, *, app: Celery | None = None) -> None:
+def enqueue_route(
+    tenant_id: str,
+    event_id: uuid.UUID | str,
+    *,
+    app: Celery | None = None,
+    urgent: bool = False,
+) -> None:
+    kwargs: dict[str, Any] = {"tenant_id": tenant_id, "event_id": str(event_id)}
+    if urgent:
+        # Kept in the message so retries and redeliveries stay in the urgent lane.
+        kwargs["urgent"] = True
     (app or producer_app()).send_task(
-        ROUTE_TASK,
-        kwargs={"tenant_id": tenant_id, "event_id": str(event_id)},
-        queue=tenant_queue(tenant_id),
+        ROUTE_TASK, kwargs=kwargs, queue=queue_for(tenant_id, urgent=urgent)
     )
 
 
 def enqueue_deliver(
-    tenant_id: str, notification_id: uuid.UUID | str, *, app: Celery | None = None
+    tenant_id: str,
+    notification_id: uuid.UUID | str,
+    *,
+    app: Celery | None = None,
+    urgent: bool = False,
 ) -> None:
+    kwargs: dict[str, Any] = {"tenant_id": tenant_id, "notification_id": str(notification_id)}
+    if urgent:
+        kwargs["urgent"] = True
     (app or producer_app()).send_task(
-        DELIVER_TASK,
-        kwargs={"tenant_id": tenant_id, "notification_id": str(notification_id)},
-        queue=tenant_queue(tenant_id),
+        DELIVER_TASK, kwargs=kwargs, queue=queue_for(tenant_id, urgent=urgent)
     )
 
 

@@ -27,3 +27,22 @@ PREDICTION_TRAIN_TASK = "alerting.prediction_train"
 
 def tenant_queue(tenant_id: str) -> str:
     return f"{TENANT_QUEUE_PREFIX}{tenant_id}"
+
+
+#: Suffix of a tenant's urgent lane, consumed before its normal queue: critical and error
+#: events, escalation levels, acknowledgements from buttons, and their deliveries.
+URGENT_SUFFIX = ".urgent"
+
+
+def tenant_urgent_queue(tenant_id: str) -> str:
+    """``alerts.t.<tenant>.urgent``: the one place the urgent lane's name is built."""
+    return f"{TENANT_QUEUE_PREFIX}{tenant_id}{URGENT_SUFFIX}"
+
+
+def tenant_queues(tenant_id: str) -> list[str]:
+    """Every queue of one tenant, urgent lane first."""
+    return [tenant_urgent_queue(tenant_id), tenant_queue(tenant_id)]
+
+
+def queue_for(tenant_id: str, *, urgent: bool) -> str:
+    return tenant_urgent_queue(tenant_id) if urgent else tenant_queue(tenant_id)

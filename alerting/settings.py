@@ -110,6 +110,13 @@ class Settings(BaseSettings):
     task_soft_time_limit: float = Field(default=120.0, alias="ALERTING_TASK_SOFT_TIME_LIMIT", gt=0)
     #: Seconds after which the pool process running a task is killed and replaced.
     task_time_limit: float = Field(default=150.0, alias="ALERTING_TASK_TIME_LIMIT", gt=0)
+    #: Longest a new alert's message (or an escalation page) should wait for its posting slot,
+    #: in seconds. Past it, a channel's waiting alerts fold into one digest message (pages and
+    #: criticals only among themselves).
+    max_wait_seconds: float = Field(default=5.0, alias="ALERTING_MAX_WAIT", gt=0)
+    #: A tenant's ``chat.update`` calls per minute (Slack's own budget for that method,
+    #: separate from posts), with a burst of ten.
+    updates_per_minute: float = Field(default=50.0, alias="ALERTING_UPDATE_RATE", gt=0)
     web_host: str = Field(default="127.0.0.1", alias="ALERTING_WEB_HOST")
     web_port: int = Field(default=8000, alias="ALERTING_WEB_PORT")
     sandbox_port: int = Field(default=8025, alias="ALERTING_SANDBOX_PORT")

@@ -20,11 +20,19 @@ their ratio says how much of the worker's capacity the alert pipeline itself con
   phase of ``python -m bench`` (``--storm-alerts``, ``--storm-seconds``, ``--skip-storm``);
 * ``python -m bench.matchers`` — in process, no services: a hostile ``v=~(a+)+`` on RE2 against
   ``n`` ``a``s and ``!``, as a ratio to a plain match (and Python's backtracking ``re``);
+* ``python -m bench.priority`` — the original design's tenant (``rate_limit: 10``, no routing
+  tree, Web API) under a storm of 10 000 alerts in 10 s (1 % critical), a critical every second
+  and an escalation policy, Slack's limit enforced: critical publish → Slack and escalation
+  lateness (p50/p99/max), 429s, the highest channel rate, new messages per 60 s against the
+  budget, alerts never told (must be 0), last publish → all told, messages ÷ alerts, another
+  tenant's alert mid-storm; also a phase of ``python -m bench`` (``--priority-alerts``,
+  ``--priority-seconds``, ``--skip-priority``);
 * ``python -m bench.alert_path`` — the pipeline in one process without Celery: round trips
   per stage and the cost of each suspect (pre-ping, commit, tenant load, TLS set-up, …).
 
 Modules: :mod:`bench.harness` (services, database, sandbox, workers), :mod:`bench.noop` (the
 no-op task), :mod:`bench.measure`, :mod:`bench.modes` (delivery modes), :mod:`bench.render`
 (render benchmark), :mod:`bench.escalation` (levels due at once), :mod:`bench.storm` (an alert
-storm), :mod:`bench.stats`, :mod:`bench.report`, :mod:`bench.profile` (py-spy).
+storm), :mod:`bench.priority` (priority under pressure), :mod:`bench.stats`,
+:mod:`bench.report`, :mod:`bench.profile` (py-spy).
 """

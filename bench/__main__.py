@@ -18,6 +18,7 @@ from bench.escalation import DEFAULT_TICK, EscalationRun, escalation_table, meas
 from bench.harness import ROOT, bench_stack
 from bench.measure import measure_alerts, measure_latency, measure_noops, warm_up_alerts
 from bench.modes import ModeRun, measure_modes
+from bench.priority import measure_priority, priority_table
 from bench.render import RenderRun, add_arguments, check_arguments, measure_render
 from bench.report import make_console, render
 from bench.storm import StormRun, measure_storm, storm_table
@@ -56,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
         "--storm-seconds", type=float, default=10.0, help="the storm's publishing time, s"
     )
     parser.add_argument("--skip-storm", action="store_true", help="leave out the storm phase")
+    parser.add_argument(
+        "--priority-alerts", type=int, default=10_000, help="alerts of the priority phase"
+    )
+    parser.add_argument(
+        "--priority-seconds", type=float, default=10.0, help="the priority storm's publishing time"
+    )
+    parser.add_argument("--skip-priority", action="store_true", help="leave out the priority phase")
     parser.add_argument(
         "--escalations",
         type=int,
@@ -130,10 +138,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.mode_alerts,
             args.escalations,
             args.storm_alerts,
+            args.priority_alerts,
         )
         < 1
         or args.rate <= 0
         or args.storm_seconds <= 0
+        or args.priority_seconds <= 0
         or args.escalation_tick <= 0
     ):
         parser.error(
@@ -196,6 +206,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 worker = stack.start_alert_worker(slack_pace=True)
                 storm: StormRun = measure_storm(stack, args.storm_alerts, args.storm_seconds, log)
                 extra.append(storm_table(storm))
+            if not args.skip_priority:
+                # The original design's tenant under pressure, on a worker and beat of its own
+                # (Web API through the operator's bot token, a 1 s escalation tick).
+                worker.stop()
+                priority = measure_priority(stack, args.priority_alerts, args.priority_seconds, log)
+                extra.append(priority_table(priority))
+                worker = stack.start_alert_worker(slack_pace=True)
             if not args.skip_escalation:
                 # Last: it starts a beat of its own and leaves deliveries behind it.
                 escalation = measure_escalation(

@@ -67,6 +67,32 @@ STORM_TENANT_ID = "bench-storm"
 STORM_CHANNELS = ("#storm-team-0", "#storm-team-1", "#storm-team-2")
 
 
+#: The priority phase's tenant (``bench.priority``): the original design's tenant config.
+PRIORITY_TENANT_ID = "bench-seed"
+
+
+def _priority_tenant() -> dict[str, Any]:
+    return {
+        "tenant_id": PRIORITY_TENANT_ID,
+        "name": "Bench seed tenant",
+        "slack_config": {
+            "default_channel": "#alerts-prod",
+            "escalation_channel": "#critical-alerts",
+            "rate_limit": 10,
+            "languages": ["fr", "en", "de"],
+        },
+        "escalation_policies": {
+            "sla-critical": {
+                "levels": [
+                    {"delay": 3, "channels": ["#dev-team"]},
+                    {"delay": 10, "channels": ["#ops-team"]},
+                ]
+            }
+        },
+        "severity_policies": {"critical": "sla-critical"},
+    }
+
+
 def _storm_tenant() -> dict[str, Any]:
     return {
         "tenant_id": STORM_TENANT_ID,
@@ -112,6 +138,7 @@ def _tenant_files(directory: Path, sandbox: SandboxClient) -> None:
     }
     (directory / f"{API_TENANT_ID}.yaml").write_text(yaml.safe_dump(api))
     (directory / f"{STORM_TENANT_ID}.yaml").write_text(yaml.safe_dump(_storm_tenant()))
+    (directory / f"{PRIORITY_TENANT_ID}.yaml").write_text(yaml.safe_dump(_priority_tenant()))
     escalation: dict[str, Any] = {
         "tenant_id": ESCALATION_TENANT_ID,
         "name": "Bench escalation",

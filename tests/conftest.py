@@ -183,6 +183,24 @@ TEST_TENANTS["tenant-w"] = {
         ]
     },
 }
+# The original design's tenant, as its documentation configures it (rate_limit 10, no routing
+# tree), through the operator's webhook; and the same in Web API mode.
+SEED_SLACK_CONFIG: dict[str, Any] = {
+    "default_channel": "#alerts-prod",
+    "escalation_channel": "#critical-alerts",
+    "rate_limit": 10,
+    "languages": ["fr", "en", "de"],
+}
+TEST_TENANTS["spotify-tenant-1"] = {
+    "tenant_id": "spotify-tenant-1",
+    "name": "Spotify Tenant 1",
+    "slack_config": dict(SEED_SLACK_CONFIG),
+}
+TEST_TENANTS["spotify-tenant-w"] = {
+    "tenant_id": "spotify-tenant-w",
+    "name": "Spotify Tenant W",
+    "slack_config": {**SEED_SLACK_CONFIG, "bot_token": "xoxb-test-seed-tenant-w-7d2e"},
+}
 #: Signs the Slack button clicks of the tests.
 TEST_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TABLES = (
@@ -287,6 +305,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "ALERTING_TENANT_POLL_SECONDS": "1",
                 "ALERTING_BREAKER_FAILURES": "3",
                 "ALERTING_BREAKER_COOLDOWN_SECONDS": "2",
+                # Tests send bursts of several alerts to one channel and expect a message each
+                # (Slack's pace makes the last ones wait seconds): fold only past 30 s.
+                "ALERTING_MAX_WAIT": "30",
                 "SLACK_SIGNING_SECRET": TEST_SIGNING_SECRET,
                 "PAGERDUTY_EVENTS_URL": f"{sandbox.base_url}/pagerduty/v2/enqueue",
                 "ALERTING_INTEGRATION_TIMEOUT": "3",
@@ -348,7 +369,13 @@ def clean(stack: Stack) -> Iterator[Stack]:
             time.sleep(0.2)
     stack.sandbox.reset()
     broker = redis.Redis.from_url(stack.redis_url)
-    for key in [*broker.scan_iter("alerting:breaker:*"), *broker.scan_iter("alerting:rate:*")]:
+    for key in [
+        *broker.scan_iter("alerting:breaker:*"),
+        *broker.scan_iter("alerting:rate:*"),
+        # Lines waiting for slots, and pressure episodes of adaptive digests.
+        *broker.scan_iter("alerting:wait:*"),
+        *broker.scan_iter("alerting:fold:*"),
+    ]:
         broker.delete(key)
     stack.sandbox.configure(rate_limit=True, burst=1, per_second=1.0)
     yield stack

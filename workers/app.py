@@ -25,9 +25,11 @@ from alerting.queues import (
     PREDICTION_TRAIN_TASK,
     ROUTE_TASK,
     SWEEP_TASK,
-    tenant_queue,
+    queue_for,
+    tenant_queues,
 )
 from alerting.settings import get_settings
+from workers.lanes import URGENT_FIRST
 
 settings = get_settings()
 
@@ -64,7 +66,7 @@ def route_task(
     """Per-tenant work goes to ``alerts.t.<tenant>`` so a noisy tenant can get its own pool."""
     per_tenant = (ROUTE_TASK, DELIVER_TASK, INTERACTION_TASK, INTEGRATE_TASK, CHATOPS_TASK)
     if name in per_tenant and kwargs and "tenant_id" in kwargs:
-        return {"queue": tenant_queue(kwargs["tenant_id"])}
+        return {"queue": queue_for(kwargs["tenant_id"], urgent=bool(kwargs.get("urgent")))}
     if name == INGEST_TASK:
         return {"queue": INGEST_QUEUE}
     if name in (
@@ -90,6 +92,8 @@ app.conf.update(
         "visibility_timeout": settings.visibility_timeout,
         "fanout_prefix": True,
         "fanout_patterns": True,
+        # Every tenant's urgent lane is asked for before any other queue (workers/lanes.py).
+        "queue_order_strategy": URGENT_FIRST,
     },
     task_serializer="json",
     accept_content=["json"],
@@ -196,6 +200,7 @@ def _serve_all_tenants_by_default(sender: str, instance: Any, **_: Any) -> None:
 
     served: set[str] = set()
     for tenant_id in known_tenants():
-        queues.select_add(tenant_queue(tenant_id))
+        for queue in tenant_queues(tenant_id):
+            queues.select_add(queue)
         served.add(tenant_id)
     follow_new_tenants(instance.app, PoolSpec(), served)

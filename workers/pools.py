@@ -11,7 +11,7 @@ from celery import Celery, signals
 
 from alerting.db.repositories import list_tenant_ids
 from alerting.db.session import session_scope
-from alerting.queues import INGEST_QUEUE, MAINTENANCE_QUEUE, tenant_queue
+from alerting.queues import INGEST_QUEUE, MAINTENANCE_QUEUE, tenant_queues
 from alerting.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,8 @@ class PoolSpec:
     def queues(self, known_tenants: list[str]) -> list[str]:
         base = [INGEST_QUEUE, MAINTENANCE_QUEUE] if self.shared else []
         tenants = sorted(self.only) if self.only else [t for t in known_tenants if self.wants(t)]
-        return base + [tenant_queue(t) for t in tenants]
+        # Each tenant's urgent lane with its normal queue (workers/lanes.py orders them).
+        return base + [q for t in tenants for q in tenant_queues(t)]
 
 
 def known_tenants() -> list[str]:
@@ -63,7 +64,8 @@ def follow_new_tenants(app: Celery, spec: PoolSpec, served: set[str]) -> None:
                     continue
                 for tenant_id in tenants:
                     if tenant_id not in served and spec.wants(tenant_id):
-                        app.control.add_consumer(tenant_queue(tenant_id), destination=[hostname])
+                        for queue in tenant_queues(tenant_id):
+                            app.control.add_consumer(queue, destination=[hostname])
                         served.add(tenant_id)
                         log.info("now serving new tenant %s", tenant_id)
 

@@ -522,3 +522,29 @@ class DeadLetter(Base):
     #: The worker node that refused it.
     worker: Mapped[str] = mapped_column(String(255))
     received_at: Mapped[datetime] = _now()
+
+
+class SlackMessage(Base):
+    """Every Slack message that told an alert: its own post, the digests that listed it, the
+    updates of its message and the thread lines about it. ``ts`` is null for webhooks."""
+
+    __tablename__ = "slack_messages"
+    __table_args__ = (
+        # One row per notification, alert and kind: a recorded outcome is never written twice.
+        UniqueConstraint(
+            "notification_id", "alert_id", "kind", name="uq_slack_messages_notification"
+        ),
+        Index("ix_slack_messages_alert", "alert_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(63))
+    alert_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    notification_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE")
+    )
+    channel: Mapped[str] = mapped_column(String(100))
+    ts: Mapped[str | None] = mapped_column(String(32))
+    #: alert | digest | thread_reply | update | escalation | follow_up
+    kind: Mapped[str] = mapped_column(String(16))
+    sent_at: Mapped[datetime] = _now()

@@ -22,8 +22,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from alerting.domain.anomalies import AnomalyConfig
 from alerting.chatops.permissions import ChatopsConfig
+from alerting.domain.anomalies import AnomalyConfig
 from alerting.domain.channels import check_channel
 from alerting.domain.errors import InvalidInput, pydantic_problems
 from alerting.domain.escalation import EscalationPolicy, unconfigured_integrations
@@ -236,6 +236,7 @@ class TenantConfig(BaseModel):
                 ],
             )
         return self
+
     #: The Slack slash command's name and who may act from Slack (alerting/chatops/).
     chatops: ChatopsConfig = Field(default_factory=ChatopsConfig)
 

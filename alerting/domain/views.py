@@ -77,6 +77,8 @@ class DigestMember:
     #: Labels that tell it apart within its group (the group's own labels left out).
     labels: dict[str, str]
     count: int
+    #: Shown on its line, so every member of a digest can be looked up.
+    alert_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,12 @@ class DigestView:
     new_count: int = 0
     resolved_since: int = 0
     updated_at: datetime | None = None
+    #: Members still open, by severity (most severe first).
+    by_severity: tuple[tuple[Severity, int], ...] = ()
+    #: Members acknowledged since the last update, and some of them and of those resolved
+    #: since, named in the thread line.
+    acknowledged_since: int = 0
+    changed_members: tuple[DigestMember, ...] = ()
 
     @property
     def total(self) -> int:

@@ -28,6 +28,7 @@ from alerting.domain.backoff import retry_ceiling, retry_countdown
 from alerting.domain.durations import format_duration
 from alerting.domain.events import Severity
 from alerting.domain.oncall import PRIMARY_SCHEDULE, oncall_mention, slack_mention
+from alerting.domain.priority import Priority, priority_of
 from alerting.domain.routing import SlackChannelRouter
 from alerting.domain.views import (
     AlertView,
@@ -37,9 +38,16 @@ from alerting.domain.views import (
     NotificationKind,
 )
 from alerting.i18n import translator
-from alerting.metrics import NOTIFICATIONS, RATE_LIMIT_WAITS
+from alerting.metrics import FOLDED, NOTIFICATIONS, RATE_LIMIT_WAITS, SLOT_WAITS, WAITING
 from alerting.pipeline.flapping import flapping_context
-from alerting.pipeline.grouping import group_stats, new_members, top_members
+from alerting.pipeline.fold import fold_notification
+from alerting.pipeline.grouping import (
+    changed_members,
+    group_stats,
+    new_members,
+    open_by_severity,
+    top_members,
+)
 from alerting.pipeline.send import (
     Destination,
     Outgoing,
@@ -48,7 +56,8 @@ from alerting.pipeline.send import (
     destination_for,
     send,
 )
-from alerting.ratelimit import Reservation, SlackRateLimiter
+from alerting.pipeline.told import Told, messages_of, record_told
+from alerting.ratelimit import Grant, SlackRateLimiter
 from alerting.secrets import SecretBox
 from alerting.settings import Settings
 from alerting.slack.client import DeliveryOutcome, OutcomeKind
@@ -58,12 +67,10 @@ from alerting.slack.templates import SlackTemplateEngine
 
 log = logging.getLogger(__name__)
 
-FINAL_STATES = frozenset({"sent", "dead", "rerouted"})
+#: ``folded``: told by its channel's digest instead of a message of its own (see fold.py).
+FINAL_STATES = frozenset({"sent", "dead", "rerouted", "folded"})
 #: Extra seconds, past the HTTP timeout, before another task may take over a ``sending`` claim.
 CLAIM_GRACE_SECONDS = 5.0
-#: How late (seconds) a post may be for its booked slot; later, it could come too close to the
-#: next booked one (slots are 1 / ALERTING_CHANNEL_RATE apart), so it books again.
-SLOT_LATENESS_SECONDS = 0.2
 #: A wait shorter than this (seconds) is not worth a round trip through the broker.
 SLOT_PRECISION_SECONDS = 0.02
 
@@ -105,14 +112,36 @@ def deliver_notification(
         )
     else:
         # Paced right before the request, after rendering: the slot is when Slack sees it.
-        booking = _pace(claim, settings)
-        if booking is not None:
+        turn = _pace(claim, settings)
+        if turn is not None:
+            if claim.foldable and turn.wait > settings.max_wait_seconds:
+                # Its line is longer than the bound: told by the channel's digest instead.
+                with session_scope() as session:
+                    folded = fold_notification(
+                        session,
+                        notification_id,
+                        token,
+                        settings,
+                        rate_limit=claim.rate_limit,
+                        webhook=claim.outgoing.destination.mode == "webhook",
+                    )
+                if folded:
+                    limiter_for(settings).leave(
+                        claim.tenant_id, claim.channel, str(notification_id)
+                    )
+                    FOLDED.labels(tenant=claim.tenant_id, channel=claim.channel).inc()
+                    return DeliveryResult("folded")
             with session_scope() as session:
-                _book_slot(session, notification_id, token, claim, booking)
-            return DeliveryResult("throttled", retry_in=booking.wait)
+                _wait_in_line(session, notification_id, token, claim, turn)
+            return DeliveryResult("throttled", retry_in=turn.wait)
         sent = send(claim.outgoing, settings)
+    told = (
+        messages_of(claim.outgoing, sent)
+        if claim.outgoing is not None and sent.outcome.kind is OutcomeKind.SENT
+        else []
+    )
     with session_scope() as session:
-        result = _record(session, notification_id, token, sent, settings, box)
+        result = _record(session, notification_id, token, sent, settings, box, told)
     NOTIFICATIONS.labels(
         tenant=claim.tenant_id, outcome=OUTCOME_LABELS.get(result.state, result.state)
     ).inc()
@@ -154,6 +183,11 @@ class Claim:
     previous_state: str
     previous_attempts: int
     previous_claimed_at: datetime | None
+    #: Its place in line for a slot: priority band, then the time it was written.
+    priority: Priority = Priority.INFO
+    created_at: datetime | None = None
+    #: A new alert's own message, which may be folded into its channel's digest.
+    foldable: bool = False
 
 
 def _claim(
@@ -206,6 +240,7 @@ def _claim(
     n.claimed_at = current
     n.attempts += 1
     n.updated_at = current
+    severity = session.scalar(select(Alert.severity).where(Alert.id == n.alert_id)) or "info"
     return Claim(
         tenant_id=n.tenant_id,
         channel=n.channel,
@@ -215,34 +250,49 @@ def _claim(
         previous_state=previous[0],
         previous_attempts=previous[1],
         previous_claimed_at=previous[2],
+        priority=priority_of(n.kind, severity),
+        created_at=n.created_at,
+        foldable=n.kind in (NotificationKind.FIRING.value, NotificationKind.ESCALATED.value)
+        and n.group_id is None
+        and n.original_channel is None,
     )
 
 
-def _pace(claim: Claim, settings: Settings) -> Reservation | None:
-    """None: post now. Otherwise the slot booked for this notification, to come back at.
+def _pace(claim: Claim, settings: Settings) -> Grant | None:
+    """None: post now (the slot is taken). Otherwise its turn is not there yet: come back
+    after ``wait``, still in line (more urgent newcomers may go ahead meanwhile)."""
+    assert claim.outgoing is not None
+    # A follow-up rewriting a message already posted spends the update budget, not a post.
+    update = claim.outgoing.root is not None and claim.outgoing.kind is not NotificationKind.FIRING
+    turn = limiter_for(settings).acquire(
+        claim.tenant_id,
+        claim.channel,
+        member=claim.outgoing.notification_id,
+        priority=int(claim.priority),
+        enqueued_at=claim.created_at or now(),
+        rate_limit=claim.rate_limit,
+        update=update,
+    )
+    WAITING.labels(tenant=claim.tenant_id, channel=claim.channel).set(turn.waiting)
+    if turn.granted:
+        SLOT_WAITS.labels(tenant=claim.tenant_id, priority=str(int(claim.priority))).observe(
+            turn.waited
+        )
+        return None
+    return turn
 
-    A task that booked its slot earlier posts if it is at most ``SLOT_LATENESS_SECONDS``
-    past it; later, the next booked slot may be too close, so it books again.
-    """
-    if claim.slot is not None:
-        late = (now() - claim.slot).total_seconds()
-        if late <= SLOT_LATENESS_SECONDS:
-            return None
-    reservation = limiter_for(settings).reserve(claim.tenant_id, claim.channel, claim.rate_limit)
-    return None if reservation.wait <= SLOT_PRECISION_SECONDS else reservation
 
-
-def _book_slot(
+def _wait_in_line(
     session: Session,
     notification_id: uuid.UUID,
     token: str,
     claim: Claim,
-    booking: Reservation,
+    turn: Grant,
 ) -> None:
-    """Undo the claim and record the slot: the same task (same Celery id) comes back then.
+    """Undo the claim: the same task (same Celery id) comes back when its turn is expected.
 
     The state goes back to what it was (so an earlier unanswered attempt is still looked up
-    in Slack before posting); ``claim_token`` marks which task owns the slot.
+    in Slack before posting).
     """
     n = session.execute(
         select(Notification).where(Notification.id == notification_id).with_for_update()
@@ -253,19 +303,21 @@ def _book_slot(
     n.state = claim.previous_state
     n.attempts = claim.previous_attempts
     n.claimed_at = claim.previous_claimed_at
-    n.slot_at = current + timedelta(seconds=booking.wait) if booking.reserved else None
-    n.next_attempt_at = current + timedelta(seconds=booking.wait)
+    n.slot_at = None
+    n.next_attempt_at = current + timedelta(seconds=turn.wait)
     n.updated_at = current
-    RATE_LIMIT_WAITS.labels(tenant=n.tenant_id).observe(booking.wait)
+    RATE_LIMIT_WAITS.labels(tenant=n.tenant_id).observe(turn.wait)
 
 
 @lru_cache(maxsize=4)
-def _limiter(redis_url: str, per_second: float, burst: int, max_reserve: float) -> SlackRateLimiter:
+def _limiter(
+    redis_url: str, per_second: float, burst: int, updates_per_minute: float
+) -> SlackRateLimiter:
     return SlackRateLimiter(
         redis_client(redis_url),
         channel_per_second=per_second,
         channel_burst=burst,
-        max_reserve=max_reserve,
+        updates_per_minute=updates_per_minute,
     )
 
 
@@ -275,7 +327,7 @@ def limiter_for(settings: Settings) -> SlackRateLimiter:
         settings.require_redis_url(),
         settings.channel_per_second,
         settings.channel_burst,
-        settings.retry_max_seconds,
+        settings.updates_per_minute,
     )
 
 
@@ -477,6 +529,12 @@ def _digest_outgoing(
         new_count=new_count,
         resolved_since=int(payload.get("resolved", 0)),
         updated_at=group.last_flush_at,
+        by_severity=open_by_severity(session, group.id),
+        acknowledged_since=int(payload.get("acknowledged_since", 0)),
+        changed_members=tuple(
+            _digest_member(a, own)
+            for a in changed_members(session, group.id, digest_number, payload)
+        ),
     )
     locales = tenant.config.locales_for(n.channel)
     api = destination.mode == "api"
@@ -503,6 +561,7 @@ def _digest_member(alert: Alert, group_labels: set[str]) -> DigestMember:
         message=alert.message,
         labels={k: str(v) for k, v in sorted(alert.labels.items()) if k not in group_labels},
         count=alert.count,
+        alert_id=str(alert.id),
     )
 
 
@@ -588,6 +647,7 @@ def _record(
     sent: SendResult,
     settings: Settings,
     box: SecretBox,
+    told: list[Told] | None = None,
 ) -> DeliveryResult:
     outcome = sent.outcome
     n = session.execute(
@@ -613,6 +673,7 @@ def _record(
         n.last_error = None
         if sent.new_root is not None:
             _remember_root(session, n, sent.new_root)
+        record_told(session, n, told or [])
         _audit(session, n, "notification.sent", detail)
         breaker_for(settings).record_success(n.tenant_id, n.channel)
         return DeliveryResult("sent", follow_ups=release_next_held(session, n.tenant_id, n.channel))

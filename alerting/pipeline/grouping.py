@@ -26,9 +26,11 @@ from sqlalchemy import Text, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from alerting.db.models import Alert, AlertGroup, AlertGroupMember
+from alerting.db.models import Alert, AlertGroup, AlertGroupMember, Notification
 from alerting.db.repositories import add_event, add_notification, audit, now
+from alerting.domain.events import Severity
 from alerting.domain.matchers import ALERT_TYPE
+from alerting.domain.priority import is_urgent_severity
 from alerting.domain.views import NotificationKind
 
 #: Groups one flush handles; the next flush continues (ordered by due time).
@@ -36,6 +38,10 @@ FLUSH_BATCH = 100
 #: ``group_by: ["..."]`` groups by every label, as in Alertmanager.
 ALL_LABELS = "..."
 ACTOR = "system:grouping"
+#: Route path prefix of adaptive pressure groups (alerting/pipeline/fold.py).
+PRESSURE_PREFIX = "fold:"
+#: Acknowledged members a digest's thread line names.
+ACKNOWLEDGED_NAMED = 5
 #: Severity order for "top N": criticals first.
 SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3}
 
@@ -74,6 +80,8 @@ class FlushResult:
     digests: list[str]
     #: Members told for the first time.
     told: int = 0
+    #: Digests of groups led by a critical or error alert: they take the urgent lane.
+    urgent: frozenset[uuid.UUID] = frozenset()
 
 
 def join_group(
@@ -172,6 +180,7 @@ def flush_due_groups(session: Session, *, batch: int = FLUSH_BATCH) -> FlushResu
     notifications: list[tuple[str, uuid.UUID]] = []
     digests: list[str] = []
     told = 0
+    urgent: set[uuid.UUID] = set()
     for group in groups:
         written, newly_told = _flush(session, group, current)
         if written is None:
@@ -180,13 +189,21 @@ def flush_due_groups(session: Session, *, batch: int = FLUSH_BATCH) -> FlushResu
         digests.append(group.tenant_id)
         told += newly_told
         notifications.extend((group.tenant_id, i) for i in ids)
-    return FlushResult(notifications, digests, told)
+        lead = session.scalar(select(Alert.severity).where(Alert.id == group.lead_alert_id))
+        if is_urgent_severity(lead or "info"):
+            urgent.update(ids)
+    return FlushResult(notifications, digests, told, frozenset(urgent))
 
 
 def _flush(
     session: Session, group: AlertGroup, current: datetime
 ) -> tuple[list[uuid.UUID] | None, int]:
     """The digest's notifications (None: nothing to tell) and how many members it told."""
+    if group.route_path.startswith(PRESSURE_PREFIX) and _digest_in_flight(session, group.id):
+        # A pressure digest is rendered when it is sent, as the group is then: while one is
+        # still waiting for its slot, another would only queue behind it. The group stays
+        # due, and its next digest tells what this one could not name.
+        return None, 0
     stats = group_stats(session, group.id)
     member = AlertGroupMember
     is_new = member.told_in.is_(None)
@@ -197,8 +214,9 @@ def _flush(
     count = select(func.count()).select_from(member).where(member.group_id == group.id)
     new_count = session.scalar(count.where(is_new)) or 0
     resolved_count = session.scalar(count.where(*newly_resolved)) or 0
+    acknowledged = _acknowledged_since(session, group)
     firing = stats["firing"] + stats["acknowledged"]
-    reminder = new_count == 0 and resolved_count == 0
+    reminder = new_count == 0 and resolved_count == 0 and not acknowledged
     if reminder and firing == 0:
         # Nothing left to tell (every member's resolution was told already).
         group.state = "closed"
@@ -226,6 +244,8 @@ def _flush(
         "new": new_count,
         "resolved": resolved_count,
         "reminder": reminder,
+        "acknowledged_since": len(acknowledged),
+        "acknowledged_ids": [str(a) for a in acknowledged[:ACKNOWLEDGED_NAMED]],
         **stats,
     }
     event_id = add_event(
@@ -265,6 +285,39 @@ def _flush(
     return ids, new_count
 
 
+def _digest_in_flight(session: Session, group_id: uuid.UUID) -> bool:
+    return (
+        session.scalar(
+            select(Notification.id)
+            .where(
+                Notification.group_id == group_id,
+                Notification.kind == NotificationKind.DIGEST.value,
+                Notification.state.in_(("pending", "sending", "retrying", "held")),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _acknowledged_since(session: Session, group: AlertGroup) -> list[uuid.UUID]:
+    """Members acknowledged since the group's last digest (its thread tells who)."""
+    if group.last_flush_at is None:
+        return []
+    return list(
+        session.scalars(
+            select(Alert.id)
+            .join(AlertGroupMember, AlertGroupMember.alert_id == Alert.id)
+            .where(
+                AlertGroupMember.group_id == group.id,
+                Alert.status == "acknowledged",
+                Alert.acknowledged_at > group.last_flush_at,
+            )
+            .order_by(Alert.acknowledged_at)
+        )
+    )
+
+
 def group_stats(session: Session, group_id: uuid.UUID) -> dict[str, int]:
     """Members by status, and the occurrences they add up to."""
     rows = session.execute(
@@ -279,6 +332,18 @@ def group_stats(session: Session, group_id: uuid.UUID) -> dict[str, int]:
         stats["members"] += int(count)
         stats["occurrences"] += int(occurrences)
     return stats
+
+
+def open_by_severity(session: Session, group_id: uuid.UUID) -> tuple[tuple[Severity, int], ...]:
+    """Members still open, counted by severity, most severe first."""
+    rows = session.execute(
+        select(Alert.severity, func.count())
+        .join(AlertGroupMember, AlertGroupMember.alert_id == Alert.id)
+        .where(AlertGroupMember.group_id == group_id, Alert.status != "resolved")
+        .group_by(Alert.severity)
+    ).all()
+    counts = {Severity(severity): int(count) for severity, count in rows}
+    return tuple((severity, counts[severity]) for severity in Severity if severity in counts)
 
 
 def top_members(session: Session, group_id: uuid.UUID, limit: int) -> list[Alert]:
@@ -310,3 +375,20 @@ def new_members(
         .limit(limit)
     ).all()
     return list(shown), int(total)
+
+
+def changed_members(
+    session: Session, group_id: uuid.UUID, digest: int, payload: Mapping[str, Any]
+) -> list[Alert]:
+    """Members whose resolution a digest tells, and those it names as acknowledged."""
+    acknowledged = [uuid.UUID(str(i)) for i in payload.get("acknowledged_ids", [])]
+    resolved = select(AlertGroupMember.alert_id).where(
+        AlertGroupMember.group_id == group_id, AlertGroupMember.resolved_in == digest
+    )
+    return list(
+        session.scalars(
+            select(Alert)
+            .where(Alert.id.in_(resolved.limit(5)) | Alert.id.in_(acknowledged))
+            .order_by(Alert.alert_type, Alert.id)
+        )
+    )

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import redis
 
-from alerting.queues import INGEST_QUEUE, TENANT_QUEUE_PREFIX
+from alerting.queues import INGEST_QUEUE, TENANT_QUEUE_PREFIX, URGENT_SUFFIX
 
 #: kombu's Redis transport keeps a queue's messages of priority p in ``<queue><SEP><p>``
 #: (priority 0 in ``<queue>`` itself).
@@ -26,7 +26,8 @@ def drain_orphan_queues(client: redis.Redis, known_tenants: Iterable[str]) -> di
     for raw in client.scan_iter(match=f"{TENANT_QUEUE_PREFIX}*", count=500):
         key = raw.decode() if isinstance(raw, bytes) else str(raw)
         queue, separator, priority = key.partition(PRIORITY_SEPARATOR)
-        tenant_id = queue.removeprefix(TENANT_QUEUE_PREFIX)
+        # A tenant's urgent lane (`alerts.t.<tenant>.urgent`) belongs to that tenant too.
+        tenant_id = queue.removeprefix(TENANT_QUEUE_PREFIX).removesuffix(URGENT_SUFFIX)
         if tenant_id in known or client.type(key) != b"list":
             continue
         target = f"{INGEST_QUEUE}{separator}{priority}"

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alerting.db.models import Alert, AuditEntry, Notification
+from alerting.db.models import Alert, AuditEntry, Notification, SlackMessage
 from alerting.pipeline.lifecycle import find_alert
 
 
@@ -47,6 +47,15 @@ def alert_details(
         "audit": [
             {"at": _iso(a.at), "actor": a.actor, "action": a.action, "detail": a.detail}
             for a in audit
+        ],
+        # Every Slack message that told this alert (its own, digests, updates, thread lines).
+        "slack_messages": [
+            {"channel": m.channel, "ts": m.ts, "kind": m.kind, "sent_at": _iso(m.sent_at)}
+            for m in session.scalars(
+                select(SlackMessage)
+                .where(SlackMessage.alert_id == alert.id)
+                .order_by(SlackMessage.id)
+            )
         ],
     }
 

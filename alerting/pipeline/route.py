@@ -15,6 +15,7 @@ from alerting.db.repositories import add_notification, audit, load_tenant, now
 from alerting.domain.events import Severity
 from alerting.domain.matchers import alert_facts
 from alerting.domain.muting import Mute
+from alerting.domain.priority import is_urgent_severity
 from alerting.domain.routing import RouteMatch, SlackChannelRouter
 from alerting.domain.tenants import TenantConfig
 from alerting.domain.views import NotificationKind
@@ -42,6 +43,8 @@ class RouteResult:
     escalation_started: bool = False
     #: Why its notifications were held back (a MuteReason value), for the metrics.
     muted: str | None = None
+    #: Deliveries take the tenant's urgent lane (critical and error alerts).
+    urgent: bool = False
 
 
 def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteResult | None:
@@ -63,7 +66,14 @@ def route_event(session: Session, event_id: uuid.UUID, box: SecretBox) -> RouteR
         .where(Notification.event_id == event.id, Notification.state == "pending")
         .order_by(Notification.created_at, Notification.channel)
     ).all()
-    return RouteResult(event.tenant_id, list(pending), started, mute.reason.value if mute else None)
+    severity = session.scalar(select(Alert.severity).where(Alert.id == event.alert_id))
+    return RouteResult(
+        event.tenant_id,
+        list(pending),
+        started,
+        mute.reason.value if mute else None,
+        urgent=bool(pending) and is_urgent_severity(severity or "info"),
+    )
 
 
 def _route(
@@ -153,7 +163,8 @@ def _follow_up_channels(
         .where(
             Notification.alert_id == event.alert_id,
             Notification.kind == NotificationKind.FIRING.value,
-            Notification.state.not_in(("dead", "rerouted")),
+            # A folded alert's changes are told in its channel's digest thread instead.
+            Notification.state.not_in(("dead", "rerouted", "folded")),
         )
         .order_by(Notification.created_at)
     ).all()

@@ -97,12 +97,24 @@ def digest_reply(view: DigestView, locale: str = "en") -> str:
                 names=names,
             )
         )
+    resolved = [m for m in view.changed_members if m.status == "resolved"]
+    acknowledged = [m for m in view.changed_members if m.status == "acknowledged"]
     if view.resolved_since:
         parts.append(
             ":white_check_mark: "
             + tr.gettext(
                 "%(count)s resolved since the last update", count=tr.number(view.resolved_since)
             )
+            + _named(resolved)
+        )
+    if view.acknowledged_since:
+        parts.append(
+            ":eyes: "
+            + tr.gettext(
+                "%(count)s acknowledged since the last update",
+                count=tr.number(view.acknowledged_since),
+            )
+            + _named(acknowledged)
         )
     if not parts:
         parts.append(
@@ -113,6 +125,12 @@ def digest_reply(view: DigestView, locale: str = "en") -> str:
             )
         )
     return truncate("\n".join(parts), MAX_SECTION_CHARS)
+
+
+def _named(members: list[DigestMember]) -> str:
+    return (
+        (": " + ", ".join(_member_name(m) for m in members[:NAMED_NEW_MEMBERS])) if members else ""
+    )
 
 
 def _title(view: DigestView, tr: Translator) -> str:
@@ -136,7 +154,10 @@ def _counts(view: DigestView, tr: Translator) -> str:
         resolved=tr.number(view.resolved),
     )
     occurrences = tr.gettext("%(count)s occurrences", count=tr.number(view.occurrences))
-    return f"{counts} · {occurrences}"
+    severities = " ".join(
+        f"{SEVERITY_EMOJI[severity]} {tr.number(count)}" for severity, count in view.by_severity
+    )
+    return f"{counts} · {occurrences}" + (f" · {severities}" if severities else "")
 
 
 def _member_name(member: DigestMember) -> str:
@@ -144,7 +165,8 @@ def _member_name(member: DigestMember) -> str:
         f"`{_escape(truncate(k, 40))}={_escape(truncate(v, 60))}`"
         for k, v in list(member.labels.items())[:MEMBER_LABELS]
     )
-    return f"*{_escape(member.alert_type)}*" + (f" {labels}" if labels else "")
+    ident = f" `{member.alert_id}`" if member.alert_id else ""
+    return f"*{_escape(member.alert_type)}*" + (f" {labels}" if labels else "") + ident
 
 
 def _member_lines(view: DigestView, tr: Translator) -> str:

@@ -33,7 +33,7 @@ from alerting.db.session import session_scope
 from alerting.domain.durations import parse_duration
 from alerting.i18n import FALLBACK_LOCALE, SUPPORTED_LOCALES, translator
 from alerting.producer import producer_app
-from alerting.queues import CHATOPS_TASK, tenant_queue
+from alerting.queues import CHATOPS_TASK, tenant_urgent_queue
 from alerting.secrets import SecretBox
 from alerting.settings import Settings
 from alerting.slack.formatter import (
@@ -163,7 +163,8 @@ def create_bolt_app(settings: Settings) -> AsyncApp:
             producer_app().send_task,
             CHATOPS_TASK,
             kwargs={"tenant_id": context["tenant_id"], "request": request},
-            queue=tenant_queue(context["tenant_id"]),
+            # A person is waiting for the answer: the tenant's urgent lane, ahead of its backlog.
+            queue=tenant_urgent_queue(context["tenant_id"]),
         )
         log.info("slack %s by %s queued", work.get("kind"), request["user_name"])
 

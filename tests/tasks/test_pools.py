@@ -39,10 +39,13 @@ def test_shared_worker_subscribes_to_a_tenant_synced_while_it_runs(
     tenant_c: str, clean: Stack
 ) -> None:
     wait_for(
-        lambda: any("alerts.t.tenant-c" in q for q in _queues_by_worker(clean).values()),
+        lambda: any(
+            {"alerts.t.tenant-c", "alerts.t.tenant-c.urgent"} <= q
+            for q in _queues_by_worker(clean).values()
+        ),
         timeout=20,
         interval=0.5,
-        what="the shared worker to consume alerts.t.tenant-c",
+        what="the shared worker to consume alerts.t.tenant-c and its urgent lane",
     )
     result = send_alert.delay(tenant_id=tenant_c, alert_type="x", severity="info", message="m")
     wait_details(result.id, all_sent)
@@ -63,7 +66,7 @@ def test_dedicated_pool_serves_only_its_tenants(clean: Stack) -> None:
             return None
 
         queues = wait_for(dedicated, timeout=30, interval=0.5, what="the dedicated pool to start")
-        assert queues == {"alerts.t.tenant-b"}
+        assert queues == {"alerts.t.tenant-b.urgent", "alerts.t.tenant-b"}
     finally:
         pool.stop()
 

@@ -1,15 +1,18 @@
-"""SlackRateLimiter: shared token buckets in Redis, waits that book slots, tenants apart."""
+"""SlackRateLimiter: shared token buckets in Redis, the most urgent waiting message first,
+tenants apart."""
 
 from __future__ import annotations
 
 import itertools
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import redis
 
 from alerting import send_alert
-from alerting.ratelimit import SlackRateLimiter
+from alerting.domain.priority import Priority
+from alerting.ratelimit import Grant, SlackRateLimiter
 from tests.conftest import Stack
 from tests.services import wait_for
 from tests.tasks.helpers import all_sent, wait_details
@@ -21,66 +24,131 @@ def _limiter(stack: Stack, per_second: float = 1.0, burst: int = 1) -> SlackRate
     )
 
 
-def test_waiting_notifications_get_distinct_slots_a_channel_interval_apart(clean: Stack) -> None:
+_T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _ask(
+    limiter: SlackRateLimiter,
+    member: str,
+    *,
+    tenant: str = "tenant-x",
+    channel: str = "#c",
+    priority: int = Priority.INFO,
+    age: int = 0,
+    rate_limit: int = 6000,
+) -> Grant:
+    """Ask for a slot for ``member``; ``age`` orders members of one priority (older first)."""
+    return limiter.acquire(
+        tenant,
+        channel,
+        member=member,
+        priority=priority,
+        enqueued_at=_T0 + timedelta(seconds=age),
+        rate_limit=rate_limit,
+    )
+
+
+def test_one_slot_per_channel_interval_and_a_line_behind_it(clean: Stack) -> None:
     limiter = _limiter(clean)
-    waits = [limiter.reserve("tenant-x", "#c", rate_limit=6000).wait for _ in range(5)]
-    assert waits[0] == 0
-    for before, after in itertools.pairwise(waits):
-        assert 0.95 <= after - before <= 1.05, waits
-    # Another channel of the same tenant is not held up by that channel's queue...
-    assert limiter.reserve("tenant-x", "#other", rate_limit=6000).wait < 0.05
+    assert _ask(limiter, "n1").granted
+    waiting = [_ask(limiter, f"n{i}", age=i) for i in range(2, 6)]
+    assert not any(w.granted for w in waiting)
+    # Each one is told its place: one channel interval per message ahead of it.
+    for before, after in itertools.pairwise(w.wait for w in waiting):
+        assert 0.95 <= after - before <= 1.05, waiting
+    # Another channel of the same tenant is not held up by that channel's line...
+    assert _ask(limiter, "o1", channel="#other").granted
     # ...nor another tenant's channel of the same name.
-    assert limiter.reserve("tenant-y", "#c", rate_limit=6000).wait < 0.05
+    assert _ask(limiter, "y1", tenant="tenant-y").granted
 
 
-def test_burst_then_the_steady_rate(clean: Stack) -> None:
-    limiter = _limiter(clean, per_second=2.0, burst=3)
-    waits = [limiter.reserve("tenant-x", "#c", rate_limit=6000).wait for _ in range(5)]
-    assert waits[:3] == [0, 0, 0], waits
-    assert 0.45 <= waits[3] <= 0.55 and 0.95 <= waits[4] <= 1.05, waits
+def test_the_most_urgent_waiting_message_gets_the_next_slot(clean: Stack) -> None:
+    limiter = _limiter(clean, per_second=20.0)
+    assert _ask(limiter, "first").granted
+    # Three warnings wait, then an error and a critical arrive, newest of all.
+    for i in range(3):
+        assert not _ask(limiter, f"warning{i}", priority=Priority.WARNING, age=i).granted
+    assert not _ask(limiter, "error", priority=Priority.ERROR, age=10).granted
+    assert not _ask(limiter, "critical", priority=Priority.PAGE, age=11).granted
+    order: list[str] = []
+    pending = ["warning0", "warning1", "warning2", "error", "critical"]
+    priorities = {"error": Priority.ERROR, "critical": Priority.PAGE}
+    ages = {"warning0": 0, "warning1": 1, "warning2": 2, "error": 10, "critical": 11}
+    while pending:
+        time.sleep(0.06)
+        for member in list(pending):
+            turn = _ask(
+                limiter,
+                member,
+                priority=priorities.get(member, Priority.WARNING),
+                age=ages[member],
+            )
+            if turn.granted:
+                order.append(member)
+                pending.remove(member)
+    assert order == ["critical", "error", "warning0", "warning1", "warning2"]
 
 
-def test_the_tenant_bucket_spans_its_channels(clean: Stack) -> None:
+def test_the_tenant_bucket_is_as_deep_as_its_limit_and_spans_its_channels(clean: Stack) -> None:
     limiter = _limiter(clean, per_second=100.0)
-    # 6 messages a minute: one every ten seconds, a burst of one (ten seconds' worth).
-    first = limiter.reserve("tenant-x", "#one", rate_limit=6).wait
-    second = limiter.reserve("tenant-x", "#two", rate_limit=6).wait
-    assert first == 0 and 9.9 <= second <= 10.05
+    # 6 messages a minute: a quiet tenant's burst of six goes at once, then one every 10 s.
+    burst = [_ask(limiter, f"n{i}", channel=f"#c{i}", rate_limit=6) for i in range(6)]
+    assert all(turn.granted for turn in burst)
+    seventh = _ask(limiter, "n7", channel="#c7", rate_limit=6)
+    assert not seventh.granted and 9.9 <= seventh.wait <= 10.05, seventh
 
 
-def test_buckets_are_shared_and_atomic_across_clients(clean: Stack) -> None:
-    """Many workers booking at once never get the same slot."""
-    waits: list[float] = []
+def test_a_waiting_member_whose_task_is_lost_does_not_block_the_channel(clean: Stack) -> None:
+    limiter = _limiter(clean, per_second=20.0)
+    assert _ask(limiter, "posted").granted
+    assert not _ask(limiter, "lost", priority=Priority.PAGE).granted  # never asks again
+    assert not _ask(limiter, "next", age=1).granted
+    # Past its expected return and the grace period, the lost one is dropped from the line.
+    wait_for(lambda: _ask(limiter, "next", age=1).granted, timeout=10, interval=0.2)
+
+
+def test_updates_spend_their_own_budget_and_a_message_keeps_one_place(clean: Stack) -> None:
+    limiter = _limiter(clean, per_second=20.0)
+    assert _ask(limiter, "posted", rate_limit=1).granted
+    # The tenant's one post a minute is spent: a new message waits about a minute...
+    waiting = _ask(limiter, "digest", age=1, rate_limit=1)
+    assert not waiting.granted and waiting.wait > 30
+    time.sleep(0.06)
+    # ...but once its message exists it asks to update it, which the post budget does not
+    # hold up, and its earlier place in line as a post does not block it.
+    update = limiter.acquire(
+        "tenant-x",
+        "#c",
+        member="digest",
+        priority=Priority.INFO,
+        enqueued_at=_T0 + timedelta(seconds=1),
+        rate_limit=1,
+        update=True,
+    )
+    assert update.granted and update.waiting == 0
+
+
+def test_slots_are_shared_and_atomic_across_clients(clean: Stack) -> None:
+    """Many workers asking at once never both get a slot within one channel interval."""
+    granted: list[float] = []
     lock = threading.Lock()
 
-    def book() -> None:
-        limiter = _limiter(clean, per_second=1.0)
-        for _ in range(20):
-            asked = time.time()
-            wait = limiter.reserve("tenant-x", "#c", rate_limit=100_000).wait
+    def ask(worker: int) -> None:
+        limiter = _limiter(clean, per_second=10.0)
+        for i in range(4):
+            # Like a delivery task: the same message asks again until it is granted.
+            while not _ask(limiter, f"w{worker}-{i}", age=i, rate_limit=100_000).granted:
+                time.sleep(0.02)
             with lock:
-                # Absolute: the slot is counted from the moment Redis ran the script.
-                waits.append(asked + wait)
+                granted.append(time.monotonic())
 
-    threads = [threading.Thread(target=book) for _ in range(5)]
+    threads = [threading.Thread(target=ask, args=(w,)) for w in range(5)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    slots = sorted(waits)
-    gaps = [after - before for before, after in itertools.pairwise(slots)]
-    # One a second, far above the few ms between asking and Redis answering.
-    assert len(slots) == 100 and min(gaps) >= 0.95, min(gaps)
-
-
-def test_too_far_ahead_is_not_booked(clean: Stack) -> None:
-    limiter = SlackRateLimiter(
-        redis.Redis.from_url(clean.redis_url), channel_per_second=1.0, max_reserve=2.0
-    )
-    booked = [limiter.reserve("tenant-x", "#c", rate_limit=6000) for _ in range(4)]
-    assert [r.reserved for r in booked] == [True, True, True, False]
-    # The refused one booked nothing: the next caller still gets the slot after the third.
-    assert not limiter.reserve("tenant-x", "#c", rate_limit=6000).reserved
+    gaps = [after - before for before, after in itertools.pairwise(sorted(granted))]
+    assert len(granted) == 20 and min(gaps) >= 0.08, min(gaps)
 
 
 def test_a_burst_to_one_channel_goes_out_at_slacks_pace_without_429(clean: Stack) -> None:

@@ -14,7 +14,9 @@ from workers.app import INFRASTRUCTURE_RETRY, app
 
 
 @app.task(name=DELIVER_TASK, bind=True, **INFRASTRUCTURE_RETRY)
-def deliver(self: Task[Any, Any], tenant_id: str, notification_id: str) -> str:
+def deliver(
+    self: Task[Any, Any], tenant_id: str, notification_id: str, urgent: bool = False
+) -> str:
     settings = get_settings()
     result = deliver_notification(
         uuid.UUID(notification_id),
@@ -23,7 +25,7 @@ def deliver(self: Task[Any, Any], tenant_id: str, notification_id: str) -> str:
         box=SecretBox.from_settings(settings),
     )
     for follow_up in result.follow_ups:
-        enqueue_deliver(tenant_id, follow_up, app=app)
+        enqueue_deliver(tenant_id, follow_up, app=app, urgent=urgent)
     if result.retry_in is not None:
         # The attempt count and the give-up decision live in the notification row.
         raise self.retry(countdown=result.retry_in)

@@ -27,7 +27,8 @@ def escalation_tick() -> int:
         for tenant_id, step in result.steps:
             ESCALATIONS.labels(tenant=tenant_id, step=step).inc()
         for tenant_id, notification_id in result.notifications:
-            enqueue_deliver(tenant_id, notification_id, app=app)
+            # Pages take the tenant's urgent lane: never behind its backlog of new events.
+            enqueue_deliver(tenant_id, notification_id, app=app, urgent=True)
         for tenant_id, call_id in result.integration_calls:
             enqueue_integration(tenant_id, call_id, app=app)
         handled += result.handled

@@ -21,7 +21,9 @@ def group_flush() -> int:
     for tenant_id in result.digests:
         DIGESTS.labels(tenant=tenant_id).inc()
     for tenant_id, notification_id in result.notifications:
-        enqueue_deliver(tenant_id, notification_id, app=app)
+        enqueue_deliver(
+            tenant_id, notification_id, app=app, urgent=notification_id in result.urgent
+        )
     # Flapping alerts that have been quiet long enough: their settled state, once.
     box = SecretBox.from_settings(get_settings())
     with session_scope() as session:

@@ -9,6 +9,7 @@ from celery import Task
 from alerting.db.session import session_scope
 from alerting.domain.errors import InvalidInput, UnknownTenant
 from alerting.domain.events import validate_event
+from alerting.domain.priority import is_urgent_severity
 from alerting.metrics import EVENTS, REJECTED
 from alerting.pipeline.ingest import ingest_event
 from alerting.producer import enqueue_integration, enqueue_route
@@ -43,7 +44,12 @@ def ingest(self: Task[Any, Any], event: dict[str, Any]) -> str:
         result.event_id,
     )
     if result.needs_routing:
-        enqueue_route(alert_event.tenant_id, result.event_id, app=app)
+        enqueue_route(
+            alert_event.tenant_id,
+            result.event_id,
+            app=app,
+            urgent=is_urgent_severity(alert_event.severity),
+        )
     for call_id in result.integration_calls:
         enqueue_integration(alert_event.tenant_id, call_id, app=app)
     return result.action

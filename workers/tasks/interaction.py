@@ -25,7 +25,7 @@ def interaction(tenant_id: str, alert_id: str, action: str, by: str) -> str:
             silenced = silence_alert_for_an_hour(session, tenant_id, alert_id, by=by)
         if silenced is None:
             return "unchanged"  # resolved meanwhile: nothing left to silence
-        enqueue_route(tenant_id, silenced[1], app=app)
+        enqueue_route(tenant_id, silenced[1], app=app, urgent=True)
         return "silenced"
     change = LIFECYCLE_CHANGES.get(action)
     if change is None:
@@ -37,7 +37,7 @@ def interaction(tenant_id: str, alert_id: str, action: str, by: str) -> str:
     except InvalidTransition:
         return "unchanged"  # acknowledged after it was resolved: nothing to do
     if result.event_id is not None:
-        enqueue_route(tenant_id, result.event_id, app=app)
+        enqueue_route(tenant_id, result.event_id, app=app, urgent=True)
         for call_id in result.integration_calls:
             enqueue_integration(tenant_id, call_id, app=app)
         if result.elapsed is not None:

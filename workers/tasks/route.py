@@ -13,7 +13,7 @@ from workers.app import INFRASTRUCTURE_RETRY, app
 
 
 @app.task(name=ROUTE_TASK, **INFRASTRUCTURE_RETRY)
-def route(tenant_id: str, event_id: str) -> int:
+def route(tenant_id: str, event_id: str, urgent: bool = False) -> int:
     box = SecretBox.from_settings(get_settings())
     with session_scope() as session:
         result = route_event(session, uuid.UUID(event_id), box)
@@ -24,5 +24,5 @@ def route(tenant_id: str, event_id: str) -> int:
     if result.escalation_started:
         ESCALATIONS.labels(tenant=result.tenant_id, step="started").inc()
     for notification_id in result.notification_ids:
-        enqueue_deliver(result.tenant_id, notification_id, app=app)
+        enqueue_deliver(result.tenant_id, notification_id, app=app, urgent=urgent or result.urgent)
     return len(result.notification_ids)

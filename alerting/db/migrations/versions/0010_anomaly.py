@@ -1,7 +1,7 @@
 """anomaly: alert-count series, their detectors' state, incident prediction models
 
 Revision ID: 0010_anomaly
-Revises: 0007_quotas
+Revises: 0008_priority
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0010_anomaly"
-down_revision = "0007_quotas"
+down_revision = "0008_priority"
 branch_labels = None
 depends_on = None
 
