@@ -52,7 +52,11 @@ def test_alert_text_is_data_never_template_code() -> None:
     )
     flat = str(payload["blocks"])
     assert "{{ 7*7 }} {% for x in y %} &lt;!channel&gt; &amp; *bold*" in flat
-    assert "{{ 1+1 }}" in flat and "49" not in flat
+    assert "{{ 1+1 }}" in flat
+    # Only the blocks that carry the alert's text: the others show times, where "49" is a
+    # minute like any other.
+    told = [str(block) for block in payload["blocks"] if "{{" in str(block)]
+    assert told and not any("49" in block for block in told)
 
 
 def _override(tmp_path: Path, tenant: str, name: str, source: str) -> Path:
