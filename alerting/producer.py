@@ -1,6 +1,8 @@
 """``send_alert``: what producer applications call. Validates in the producer, then enqueues.
 
-Only ``REDIS_URL`` is needed in the producer process; nothing here touches Postgres.
+Only the broker's URL (``CELERY_BROKER_URL``, else ``REDIS_URL``) is needed in the producer
+process; nothing here touches Postgres. A broker that is down or silent makes a publish fail
+within :func:`alerting.broker.publish_bound` seconds with :class:`BrokerUnavailable`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,13 @@ from typing import Any
 from celery import Celery
 from celery.result import AsyncResult
 
+from alerting.broker import (
+    PUBLISH_ERRORS,
+    BrokerUnavailable,
+    DeclaredAMQP,
+    celery_broker_options,
+    publish_bound,
+)
 from alerting.domain.errors import InvalidInput
 from alerting.domain.events import AlertEvent, validate_event
 from alerting.queues import (
@@ -23,21 +32,24 @@ from alerting.queues import (
     ROUTE_TASK,
     tenant_queue,
 )
-from alerting.settings import get_settings
+from alerting.settings import Settings, get_settings
+
+__all__ = ["BrokerUnavailable", "publish_event", "publish_events", "send_alert"]
 
 
 @lru_cache(maxsize=1)
 def producer_app() -> Celery:
     """A light Celery client for publishing; the worker's app lives in ``workers.app``."""
-    settings = get_settings()
-    app = Celery("alerting-producer", set_as_current=False)
+    return build_producer_app(get_settings())
+
+
+def build_producer_app(settings: Settings) -> Celery:
+    app = Celery("alerting-producer", set_as_current=False, amqp=DeclaredAMQP)
     app.conf.update(
-        broker_url=settings.require_redis_url(),
+        **celery_broker_options(settings),
         task_serializer="json",
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
-        # A producer whose Redis is down must fail fast rather than hang the caller.
-        broker_transport_options={"max_retries": 3, "interval_start": 0, "interval_step": 0.5},
     )
     return app
 
@@ -80,12 +92,15 @@ def publish_event(
     event: AlertEvent, *, task_id: str | None = None, app: Celery | None = None
 ) -> AsyncResult[Any]:
     app = app or producer_app()
-    return app.send_task(
-        INGEST_TASK,
-        kwargs={"event": _stamped(event)},
-        task_id=task_id or str(uuid.uuid4()),
-        queue=tenant_queue(event.tenant_id),
-    )
+    try:
+        return app.send_task(
+            INGEST_TASK,
+            kwargs={"event": _stamped(event)},
+            task_id=task_id or str(uuid.uuid4()),
+            queue=tenant_queue(event.tenant_id),
+        )
+    except PUBLISH_ERRORS as exc:
+        raise _unavailable(app, exc) from exc
 
 
 def _stamped(event: AlertEvent) -> dict[str, Any]:
@@ -101,16 +116,25 @@ def publish_events(events: Sequence[AlertEvent], *, app: Celery | None = None) -
     app = app or producer_app()
     ids = [str(uuid.uuid4()) for _ in events]
     # One producer for the batch: acquiring one per message costs more than the publish.
-    with app.producer_or_acquire() as producer:
-        for event, task_id in zip(events, ids, strict=True):
-            app.send_task(
-                INGEST_TASK,
-                kwargs={"event": _stamped(event)},
-                task_id=task_id,
-                queue=tenant_queue(event.tenant_id),
-                producer=producer,
-            )
+    try:
+        with app.producer_or_acquire() as producer:
+            for event, task_id in zip(events, ids, strict=True):
+                app.send_task(
+                    INGEST_TASK,
+                    kwargs={"event": _stamped(event)},
+                    task_id=task_id,
+                    queue=tenant_queue(event.tenant_id),
+                    producer=producer,
+                )
+    except PUBLISH_ERRORS as exc:
+        raise _unavailable(app, exc) from exc
     return ids
+
+
+def _unavailable(app: Celery, exc: BaseException) -> BrokerUnavailable:
+    settings = get_settings()
+    url = str(app.conf.broker_url or settings.require_broker_url())
+    return BrokerUnavailable(url, publish_bound(settings), exc)
 
 
 def enqueue_route(tenant_id: str, event_id: uuid.UUID | str, *, app: Celery | None = None) -> None:

@@ -21,6 +21,15 @@ class Settings(BaseSettings):
     # --- services (the seed's names) ---
     postgres_url: str | None = Field(default=None, alias="POSTGRES_URL")
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    #: The broker (``amqp://`` for RabbitMQ); the broker is REDIS_URL's Redis when unset.
+    celery_broker_url: str | None = Field(default=None, alias="CELERY_BROKER_URL")
+    #: Seconds a process waits for the broker to connect or answer, per attempt; a producer
+    #: gives up after two attempts (see alerting/broker.py, ``publish_bound``).
+    broker_timeout: float = Field(default=1.0, alias="ALERTING_BROKER_TIMEOUT", gt=0)
+    #: Seconds a process waits for PostgreSQL to accept a connection.
+    db_connect_timeout: int = Field(default=3, alias="ALERTING_DB_CONNECT_TIMEOUT", gt=0)
+    #: Seconds a standby beat waits between attempts to take the scheduling lock.
+    beat_lock_poll_seconds: float = Field(default=1.0, alias="ALERTING_BEAT_LOCK_POLL", gt=0)
 
     # --- Slack (the seed's names, plus the Web API base URL for the sandbox) ---
     slack_webhook_url: SecretStr | None = Field(default=None, alias="SLACK_WEBHOOK_URL")
@@ -110,6 +119,10 @@ class Settings(BaseSettings):
                 "which starts an embedded Redis"
             )
         return self.redis_url
+
+    def require_broker_url(self) -> str:
+        """``CELERY_BROKER_URL`` when set, else the shared-state Redis."""
+        return self.celery_broker_url or self.require_redis_url()
 
 
 @lru_cache(maxsize=1)

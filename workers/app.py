@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, signals
-from kombu import Queue
 from kombu.exceptions import OperationalError as KombuOperationalError
 from sqlalchemy.exc import InterfaceError
 from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 
+from alerting.broker import DeclaredAMQP, celery_broker_options, declare_queue, is_amqp
 from alerting.db.session import dispose_engines
 from alerting.queues import (
     DELIVER_TASK,
@@ -40,6 +40,8 @@ INFRASTRUCTURE_RETRY: dict[str, Any] = {
 
 app = Celery(
     "alerting",
+    amqp=DeclaredAMQP,
+    task_cls="workers.base:AlertingTask",
     include=[
         "workers.tasks.ingest",
         "workers.tasks.route",
@@ -67,19 +69,16 @@ def route_task(
     return None
 
 
+#: RabbitMQ (CELERY_BROKER_URL=amqp://...) or Redis (REDIS_URL); see alerting/broker.py.
+AMQP_BROKER = bool(settings.celery_broker_url) and is_amqp(str(settings.celery_broker_url))
+
 app.conf.update(
-    broker_url=settings.redis_url,
+    **(celery_broker_options(settings) if settings.celery_broker_url or settings.redis_url else {}),
     broker_connection_retry_on_startup=True,
-    # Redis redelivers an unacknowledged message after this long; every retry countdown
-    # (ALERTING_RETRY_MAX_SECONDS, Retry-After) stays far below it, or a scheduled retry
-    # would be delivered twice.
-    # Redis pub/sub ignores database numbers: prefix the fanout channels (events, broadcast
-    # control) with the database so stacks sharing one Redis server do not see each other.
-    broker_transport_options={
-        "visibility_timeout": settings.visibility_timeout,
-        "fanout_prefix": True,
-        "fanout_patterns": True,
-    },
+    # With Redis, an unacknowledged message is redelivered after the visibility timeout; every
+    # retry countdown (ALERTING_RETRY_MAX_SECONDS, Retry-After) stays far below it, or a
+    # scheduled retry would be delivered twice (docs/architecture.md, "What a dead worker can
+    # delay"). RabbitMQ redelivers as soon as the consumer's connection is gone.
     task_serializer="json",
     accept_content=["json"],
     result_backend=None,
@@ -90,7 +89,10 @@ app.conf.update(
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=4,
     task_default_queue=INGEST_QUEUE,
-    task_queues=[Queue(INGEST_QUEUE), Queue(MAINTENANCE_QUEUE)],
+    task_queues=[
+        declare_queue(INGEST_QUEUE, amqp=AMQP_BROKER),
+        declare_queue(MAINTENANCE_QUEUE, amqp=AMQP_BROKER),
+    ],
     task_create_missing_queues=True,
     task_routes=(route_task,),
     # Task events cost the worker a third of its own CPU per alert. They are off until someone
@@ -135,6 +137,7 @@ def _fresh_connections(**_: Any) -> None:
 @signals.celeryd_init.connect
 def _require_broker(**_: Any) -> None:
     settings.require_redis_url()
+    settings.require_broker_url()
     settings.require_postgres_url()
 
 
