@@ -139,6 +139,10 @@ def celery_broker_options(settings: Settings) -> dict[str, Any]:
             broker_transport_options={"confirm_publish": True},
             task_create_missing_queue_type=QUEUE_TYPE,
             task_create_missing_queue_exchange_type="topic",
+            # Retry countdowns wait in Celery's delay queues (one per power of two seconds).
+            # Classic ones: a quorum queue expires a message only once it reaches the head,
+            # which made a 2 s countdown come back after 6.
+            broker_native_delayed_delivery_queue_type="classic",
             broker_heartbeat=10,
         )
     else:

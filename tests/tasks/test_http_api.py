@@ -114,4 +114,9 @@ def test_metrics_are_exposed(web: TestClient) -> None:
     resp = web.get("/metrics")
     assert resp.status_code == 200
     assert "alerting_notifications_total" in resp.text
-    assert web.get("/healthz").json() == {"ok": True}
+    health = web.get("/healthz")
+    assert health.status_code == 200
+    assert health.json() == {
+        "ok": True,
+        "dependencies": {"postgres": "ok", "broker": "ok", "redis": "ok"},
+    }
