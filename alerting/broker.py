@@ -32,6 +32,8 @@ from alerting.settings import Settings
 PUBLISH_ATTEMPTS = 2
 #: Seconds between the two attempts.
 PUBLISH_RETRY_INTERVAL = 0.2
+#: Seconds between Redis scans for unacknowledged messages past the visibility timeout.
+REDIS_RESTORE_INTERVAL = 5
 #: RabbitMQ queue type of every queue the service declares.
 QUEUE_TYPE = "quorum"
 
@@ -148,6 +150,10 @@ def celery_broker_options(settings: Settings) -> dict[str, Any]:
     else:
         options["broker_transport_options"] = {
             "visibility_timeout": settings.visibility_timeout,
+            # Look for messages past their visibility timeout every few seconds (kombu's
+            # default, 10 s x 10, would add up to 100 s to the window).
+            "unacked_restore_interval": REDIS_RESTORE_INTERVAL,
+            "unacked_restore_throttle": 1,
             # Redis pub/sub ignores database numbers: prefix the fanout channels (events,
             # broadcast control) with the database so stacks sharing one server stay apart.
             "fanout_prefix": True,

@@ -62,11 +62,13 @@ class Settings(BaseSettings):
     #: First retry countdown for transient Slack failures, in seconds; doubles per attempt.
     retry_base_seconds: float = Field(default=2.0, alias="ALERTING_RETRY_BASE_SECONDS", gt=0)
     #: Largest retry countdown, in seconds. Kept far below the broker visibility timeout.
-    retry_max_seconds: float = Field(default=300.0, alias="ALERTING_RETRY_MAX_SECONDS", gt=0)
+    retry_max_seconds: float = Field(default=120.0, alias="ALERTING_RETRY_MAX_SECONDS", gt=0)
     #: Attempts before a transiently failing notification is declared dead.
     max_delivery_attempts: int = Field(default=8, alias="ALERTING_MAX_DELIVERY_ATTEMPTS", gt=0)
-    #: Seconds a broker message may stay unacknowledged before Redis redelivers it.
-    visibility_timeout: int = Field(default=3600, alias="ALERTING_VISIBILITY_TIMEOUT", gt=0)
+    #: Seconds a broker message may stay unacknowledged before Redis redelivers it: what a
+    #: SIGKILLed worker's messages may be delayed by (Redis broker only). At least twice the
+    #: longest countdown (ALERTING_RETRY_MAX_SECONDS), see docs/architecture.md.
+    visibility_timeout: int = Field(default=300, alias="ALERTING_VISIBILITY_TIMEOUT", gt=0)
     #: Seconds after which the sweeper re-enqueues work that never reached the broker.
     sweep_after_seconds: int = Field(default=30, alias="ALERTING_SWEEP_AFTER_SECONDS", gt=0)
     #: How often beat runs the sweeper, in seconds.
