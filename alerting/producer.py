@@ -92,15 +92,18 @@ def publish_event(
     event: AlertEvent, *, task_id: str | None = None, app: Celery | None = None
 ) -> AsyncResult[Any]:
     app = app or producer_app()
+    message = _stamped(event)
     try:
-        return app.send_task(
+        result = app.send_task(
             INGEST_TASK,
-            kwargs={"event": _stamped(event)},
+            kwargs={"event": message},
             task_id=task_id or str(uuid.uuid4()),
             queue=tenant_queue(event.tenant_id),
         )
+        _keep_copies(app, [(str(result.id), event.tenant_id, message)])
     except PUBLISH_ERRORS as exc:
         raise _unavailable(app, exc) from exc
+    return result
 
 
 def _stamped(event: AlertEvent) -> dict[str, Any]:
@@ -116,19 +119,33 @@ def publish_events(events: Sequence[AlertEvent], *, app: Celery | None = None) -
     app = app or producer_app()
     ids = [str(uuid.uuid4()) for _ in events]
     # One producer for the batch: acquiring one per message costs more than the publish.
+    copies: list[tuple[str, str, dict[str, Any]]] = []
     try:
         with app.producer_or_acquire() as producer:
             for event, task_id in zip(events, ids, strict=True):
+                message = _stamped(event)
                 app.send_task(
                     INGEST_TASK,
-                    kwargs={"event": _stamped(event)},
+                    kwargs={"event": message},
                     task_id=task_id,
                     queue=tenant_queue(event.tenant_id),
                     producer=producer,
                 )
+                copies.append((task_id, event.tenant_id, message))
+        _keep_copies(app, copies)
     except PUBLISH_ERRORS as exc:
         raise _unavailable(app, exc) from exc
     return ids
+
+
+def _keep_copies(app: Celery, copies: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """With the Redis broker, a copy of each event until it is stored (alerting/inflight.py)."""
+    url = str(app.conf.broker_url or "")
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from alerting.breaker import redis_client
+        from alerting.inflight import remember
+
+        remember(redis_client(url), copies)
 
 
 def _unavailable(app: Celery, exc: BaseException) -> BrokerUnavailable:

@@ -55,8 +55,9 @@ def test_killing_the_active_beat_mid_escalation_fires_every_level_once(clean: St
 
         found = wait_details(
             event_id,
-            lambda d: sum(n["kind"] == "escalated" for n in d["notifications"]) == 3
-            and all_sent(d),
+            lambda d: (
+                sum(n["kind"] == "escalated" for n in d["notifications"]) == 3 and all_sent(d)
+            ),
             timeout=30,
             what="level 2 after the takeover",
         )

@@ -121,9 +121,7 @@ def test_web_app_answers_503_and_keeps_serving_while_the_broker_is_silent(
 
 
 @pytest.mark.broker
-def test_web_app_answers_503_when_postgres_does_not_answer(
-    clean: Stack, silent_port: int
-) -> None:
+def test_web_app_answers_503_when_postgres_does_not_answer(clean: Stack, silent_port: int) -> None:
     from fastapi.testclient import TestClient
 
     from alerting.web.app import create_app
