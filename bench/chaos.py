@@ -232,6 +232,8 @@ def run_chaos(
 ) -> ChaosResult:
     """One chaos run; every process and service it starts is stopped before it returns."""
     started_procs: list[ManagedProcess] = []
+    # The run points this process at its own services; put the caller's back afterwards.
+    saved_environ = dict(os.environ)
     own_redis = OwnRedis(folder / "redis")
     own_redis.start()
     postgres = OwnPostgres(folder / "pg")
@@ -433,6 +435,19 @@ def run_chaos(
             process.stop()
         postgres.stop()
         own_redis.stop()
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        _forget_settings()
+
+
+def _forget_settings() -> None:
+    from alerting.db.session import dispose_engines
+    from alerting.producer import producer_app
+    from alerting.settings import get_settings
+
+    get_settings.cache_clear()
+    producer_app.cache_clear()
+    dispose_engines()
 
 
 def _wait_ready(worker: ManagedProcess) -> None:
