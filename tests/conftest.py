@@ -351,7 +351,11 @@ def clean(stack: Stack) -> Iterator[Stack]:
             time.sleep(0.2)
     stack.sandbox.reset()
     broker = redis.Redis.from_url(stack.redis_url)
-    for key in [*broker.scan_iter("alerting:breaker:*"), *broker.scan_iter("alerting:rate:*")]:
+    for key in [
+        *broker.scan_iter("alerting:breaker:*"),
+        *broker.scan_iter("alerting:rate:*"),
+        *broker.scan_iter("alerting:inflight:*"),
+    ]:
         broker.delete(key)
     stack.sandbox.configure(rate_limit=True, burst=1, per_second=1.0)
     yield stack
