@@ -7,12 +7,14 @@ within :func:`alerting.broker.publish_bound` seconds with :class:`BrokerUnavaila
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import redis
 from celery import Celery
 from celery.result import AsyncResult
 
@@ -35,6 +37,8 @@ from alerting.queues import (
 from alerting.settings import Settings, get_settings
 
 __all__ = ["BrokerUnavailable", "publish_event", "publish_events", "send_alert"]
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
@@ -100,9 +104,9 @@ def publish_event(
             task_id=task_id or str(uuid.uuid4()),
             queue=tenant_queue(event.tenant_id),
         )
-        _keep_copies(app, [(str(result.id), event.tenant_id, message)])
     except PUBLISH_ERRORS as exc:
         raise _unavailable(app, exc) from exc
+    _keep_copies(app, [(str(result.id), event.tenant_id, message)])
     return result
 
 
@@ -132,20 +136,26 @@ def publish_events(events: Sequence[AlertEvent], *, app: Celery | None = None) -
                     producer=producer,
                 )
                 copies.append((task_id, event.tenant_id, message))
-        _keep_copies(app, copies)
     except PUBLISH_ERRORS as exc:
         raise _unavailable(app, exc) from exc
+    _keep_copies(app, copies)
     return ids
 
 
 def _keep_copies(app: Celery, copies: list[tuple[str, str, dict[str, Any]]]) -> None:
-    """With the Redis broker, a copy of each event until it is stored (alerting/inflight.py)."""
+    """With the Redis broker, a copy of each event until it is stored (alerting/inflight.py).
+
+    The events are accepted once published: a copy that cannot be written is logged, never
+    turned into an error the caller would take for a refusal."""
     url = str(app.conf.broker_url or "")
     if url.startswith(("redis://", "rediss://", "unix://")):
         from alerting.breaker import redis_client
         from alerting.inflight import remember
 
-        remember(redis_client(url), copies)
+        try:
+            remember(redis_client(url), copies)
+        except redis.RedisError:
+            log.warning("could not keep copies of %d published events", len(copies), exc_info=True)
 
 
 def _unavailable(app: Celery, exc: BaseException) -> BrokerUnavailable:
