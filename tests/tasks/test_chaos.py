@@ -4,6 +4,8 @@ PostgreSQL are killed or restarted and Slack fails for a while; nothing accepted
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,17 +15,22 @@ from bench.chaos import run_chaos
 
 @pytest.mark.broker
 @pytest.mark.timeout(400)
-def test_short_chaos_run_loses_nothing(tmp_path: Path) -> None:
-    # Services of its own (it restarts them); the broker is RabbitMQ on the RabbitMQ run.
-    result = run_chaos(
-        broker=os.environ.get("ALERTING_TEST_BROKER"),
-        events=45,
-        storm_seconds=15,
-        kill_every=4,
-        settle_timeout=90,
-        visibility_timeout=10,
-        folder=tmp_path,
-    )
+def test_short_chaos_run_loses_nothing() -> None:
+    # Services of its own (it restarts them), in a folder of its own: PostgreSQL runs as another
+    # user there, and pytest's temporary folders may be pruned by other sessions meanwhile.
+    folder = Path(tempfile.mkdtemp(prefix="alerting-chaos-test-"))
+    try:
+        result = run_chaos(
+            broker=os.environ.get("ALERTING_TEST_BROKER"),
+            events=45,
+            storm_seconds=15,
+            kill_every=4,
+            settle_timeout=90,
+            visibility_timeout=10,
+            folder=folder,
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     assert result.accepted == 45
     assert result.lost == 0, f"lost events accepted at {result.lost_at} s"
     assert result.stored == result.accepted
