@@ -60,8 +60,10 @@ def _broker_url(scheme: str, port: int) -> str:
 @pytest.mark.parametrize("scheme", ["amqp", "redis"])
 @pytest.mark.parametrize("state", ["silent", "down"])
 def test_send_alert_fails_within_the_bound_naming_the_broker(
-    silent_port: int, scheme: str, state: str
+    silent_port: int, scheme: str, state: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Celery lets CELERY_BROKER_URL in the environment override any app's broker_url.
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
     port = silent_port if state == "silent" else free_port()
     url = _broker_url(scheme, port)
     # An empty broker URL: REDIS_URL's Redis is the broker (whatever the environment says).
