@@ -180,23 +180,28 @@ class OwnPostgres:
         self.folder = folder
         self.url, self.server = _start_postgres(folder)
 
-    def restart(self) -> None:
+    def _pg_ctl(self, *args: str, check: bool = True) -> None:
         import pgserver
 
         pg_ctl = str(Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl")
-        log = self.folder / "restart.log"
-        argv = [pg_ctl, "-D", str(self.folder), "restart", "-m", "fast", "-w", "-l", str(log)]
+        argv = [pg_ctl, "-D", str(self.folder), *args]
         if os.geteuid() == 0:
             argv = ["runuser", "-u", "pgserver", "--", *argv]
-        # No pipes: the restarted server would hold them open, and this call with them.
+        # No pipes: a restarted server would hold them open, and this call with them.
         subprocess.run(
-            argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60
+            argv, check=check, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60
         )
+
+    def restart(self) -> None:
+        self._pg_ctl("restart", "-m", "fast", "-w", "-l", str(self.folder / "restart.log"))
 
     def stop(self) -> None:
         from alerting.embedded import _stop_postgres
 
         _stop_postgres(self.server)
+        # pgserver knows the server it started, not the one `restart` put in its place.
+        if (self.folder / "postmaster.pid").exists():
+            self._pg_ctl("stop", "-m", "fast", "-w", check=False)
 
 
 def _pool_children(pid: int) -> list[int]:
