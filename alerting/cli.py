@@ -134,13 +134,12 @@ def worker(
 @main.command()
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 def beat(loglevel: str) -> None:
-    """Run Celery beat (the sweeper of stuck work)."""
+    """Run Celery beat (escalation ticks, group flushes, the sweeper). Run two for high
+    availability: the one holding a PostgreSQL lock schedules, the other takes over."""
     _require_services()
     from workers.app import app
 
-    schedule = get_settings().data_dir / "celerybeat-schedule"
-    schedule.parent.mkdir(parents=True, exist_ok=True)
-    app.start(["beat", "-l", loglevel, "-s", str(schedule)])
+    app.start(["beat", "-l", loglevel, "-S", "workers.beat:LockedScheduler"])
 
 
 @main.command()
