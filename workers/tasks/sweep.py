@@ -9,11 +9,11 @@ from alerting.breaker import redis_client
 from alerting.broker import REDIS_RESTORE_INTERVAL
 from alerting.db.models import Tenant
 from alerting.db.session import session_scope
+from alerting.domain.priority import is_urgent_severity
 from alerting.inflight import overdue
 from alerting.pipeline.orphans import drain_orphan_queues
 from alerting.pipeline.sweep import find_stuck_work
 from alerting.producer import enqueue_deliver, enqueue_integration, enqueue_route
-from alerting.domain.priority import is_urgent_severity
 from alerting.queues import INGEST_TASK, SWEEP_TASK, queue_for
 from alerting.settings import get_settings
 from workers.app import AMQP_BROKER, INFRASTRUCTURE_RETRY, app
