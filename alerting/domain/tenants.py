@@ -27,6 +27,7 @@ from alerting.domain.errors import InvalidInput, pydantic_problems
 from alerting.domain.escalation import EscalationPolicy, unconfigured_integrations
 from alerting.domain.events import ENVIRONMENT_RE, Severity, TenantId
 from alerting.domain.flapping import FlappingConfig
+from alerting.intelligence.correlation_config import CorrelationConfig, TopologyConfig
 from alerting.domain.muting import InhibitRule, MaintenanceWindow, unique_names
 from alerting.domain.oncall import OncallSchedule, oncall_schedule_name
 from alerting.domain.routing import Route
@@ -191,6 +192,10 @@ class TenantConfig(BaseModel):
     flapping: FlappingConfig = Field(default_factory=FlappingConfig)
     #: On-call rotations, named; a level's ``mention: oncall:<name>`` pages whoever is on call.
     oncall_schedules: dict[str, OncallSchedule] = Field(default_factory=dict)
+    #: Alerts that share a cause become one incident (alerting/intelligence/correlation.py).
+    correlation: CorrelationConfig = Field(default_factory=CorrelationConfig)
+    #: Which services depend on which, for correlation's topology signal and root cause.
+    topology: TopologyConfig | None = None
 
     @model_validator(mode="after")
     def _known_policies(self) -> TenantConfig:

@@ -1,0 +1,1 @@
+"""Intelligence over the alert stream: correlation of alerts into incidents."""
