@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from alerting.cli_errors import AlertingGroup, fail, set_debug
+from alerting.cli_incidents import incidents as incidents_group
 from alerting.domain.errors import AlertingError, InvalidInput
 from alerting.settings import get_settings
 from alerting.terminal import inert, inert_str
@@ -826,6 +827,8 @@ def db_current() -> None:
 
     click.echo(current(get_settings().require_postgres_url()) or "(empty)")
 
+
+main.add_command(incidents_group)
 
 if __name__ == "__main__":
     main()

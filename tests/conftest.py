@@ -179,9 +179,28 @@ TEST_TENANTS["tenant-w"] = {
         ]
     },
 }
+TEST_TENANTS["tenant-c"] = {
+    "tenant_id": "tenant-c",
+    "name": "Tenant C",
+    "slack_config": {
+        "default_channel": "#c-alerts",
+        "rate_limit": 600,
+        # Web API mode: the incident's message is updated in place, members in its thread.
+        "bot_token": "xoxb-test-tenant-c-7d2e9b",
+        "team_id": "T0TENANTC",
+    },
+    "correlation": {"enabled": True, "window": "10m", "group_wait": 1, "group_interval": 1},
+    "topology": {
+        "label": "service",
+        "depends_on": {"checkout": ["payments", "inventory"], "payments": ["orders-db"]},
+    },
+}
 #: Signs the Slack button clicks of the tests.
 TEST_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TABLES = (
+    "correlation_feedback",
+    "incident_members",
+    "incidents",
     "silences",
     "audit_log",
     "integration_calls",

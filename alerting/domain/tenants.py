@@ -27,11 +27,11 @@ from alerting.domain.errors import InvalidInput, pydantic_problems
 from alerting.domain.escalation import EscalationPolicy, unconfigured_integrations
 from alerting.domain.events import ENVIRONMENT_RE, Severity, TenantId
 from alerting.domain.flapping import FlappingConfig
-from alerting.intelligence.correlation_config import CorrelationConfig, TopologyConfig
 from alerting.domain.muting import InhibitRule, MaintenanceWindow, unique_names
 from alerting.domain.oncall import OncallSchedule, oncall_schedule_name
 from alerting.domain.routing import Route
 from alerting.integrations.config import IntegrationsConfig
+from alerting.intelligence.correlation_config import CorrelationConfig, TopologyConfig
 
 #: The only host Slack's incoming webhooks live on (see also Settings.allowed_webhook_hosts).
 SLACK_WEBHOOK_HOST = "hooks.slack.com"

@@ -17,6 +17,12 @@ class CorrelationConfig(BaseModel):
     window: Duration = 600.0
     #: Score (0-1) an alert needs to join an open incident rather than open its own.
     threshold: float = Field(default=0.5, gt=0.0, le=1.0)
+    #: The incident's Slack message waits this long for the first siblings of a cascade.
+    group_wait: Duration = 10.0
+    #: Changes to the incident's message are told no more often than this.
+    group_interval: Duration = 60.0
+    #: A reminder while members still fire.
+    repeat_interval: Duration = 4 * 3600.0
 
     @field_validator("window")
     @classmethod

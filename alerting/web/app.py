@@ -23,6 +23,7 @@ from alerting.pipeline.lifecycle import AlertNotFound, InvalidTransition
 from alerting.pipeline.queries import alert_details
 from alerting.producer import publish_event, publish_events
 from alerting.settings import Settings, get_settings
+from alerting.web.incidents import router as incidents_router
 from alerting.web.interactions import router as interactions_router
 from alerting.web.silences import router as silences_router
 
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(interactions_router)
     app.include_router(silences_router)
+    app.include_router(incidents_router)
 
     @app.exception_handler(InvalidInput)
     async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
