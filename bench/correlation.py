@@ -6,7 +6,8 @@ Replays seeded synthetic streams whose every alert has a known cause:
   depending on one to three services of the layers below, deployed in two clusters;
 - failures that start at a service and cascade to what depends on it after random delays, each
   failing service firing a few alert types with variable tokens (hosts, numbers, durations,
-  ids) and repeating them while it fails; incidents overlap in time;
+  ids) and repeating them while it fails; incidents overlap in time (a service already failing
+  for another cause fires nothing new: its open alerts would take the firings as repeats);
 - about 30 % noise: flapping alerts (one cause each: the flapping series) and one-off alerts.
 
 On the same streams it scores three groupers side by side: Alertmanager-style grouping by
@@ -160,6 +161,7 @@ def generate_stream(seed: int) -> tuple[list[Event], TopologyConfig]:
         events.append(Event(signal, cluster, cause))
 
     # Incidents: a root failure cascading to dependents, overlapping in time.
+    failing: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for _ in range(rng.randint(12, 16)):
         cause_count += 1
         cause = f"incident-{cause_count}"
@@ -173,11 +175,17 @@ def generate_stream(seed: int) -> tuple[list[Event], TopologyConfig]:
             service, began = frontier.pop()
             kinds = rng.sample(TYPES[layer_of[service]], rng.randint(1, 2))
             end = start + duration
-            for kind in kinds:
-                at = began + rng.uniform(0, 30)
-                while at < end:
-                    emit(at, service, cluster, kind, cause)
-                    at += rng.uniform(60, 240)
+            spans = failing.setdefault((service, cluster), [])
+            # A service already failing for another cause fires no new alerts: its open ones
+            # would take the new firings as repeats (same fingerprint), as in any alerting
+            # system. The failure still spreads through it.
+            if not any(b < end and began < e for b, e in spans):
+                spans.append((began, end))
+                for kind in kinds:
+                    at = began + rng.uniform(0, 30)
+                    while at < end:
+                        emit(at, service, cluster, kind, cause)
+                        at += rng.uniform(60, 240)
             for up in dependents[service]:
                 if up not in seen and rng.random() < 0.7:
                     seen.add(up)
