@@ -300,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.seeds < 1:
         parser.error("--seeds: at least 1")
     console = make_console()
-    names = ("alertname+cluster", "5-min window", "correlation")
+    names = ("alertname+cluster", "5-min window", "correlation", "correlation, no topology")
     results: dict[str, list[Scores]] = {name: [] for name in names}
     sizes: list[tuple[int, int, float]] = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
@@ -312,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             names[0]: group_by_alertname_cluster,
             names[1]: group_by_window,
             names[2]: correlator_grouper(topology),
+            # For reference: what the text, type, label and time signals do on their own.
+            names[3]: correlator_grouper(None),
         }
         for name, grouper in groupers.items():
             predicted, latencies = grouper(events)

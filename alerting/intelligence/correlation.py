@@ -4,7 +4,8 @@ The score of an alert against an open incident is a weighted sum of five signals
 
 - time: ``exp(-gap / (window / 3))``, the gap being how far the alert's ``occurred_at`` lies
   outside the span of the incident's members (0 inside it);
-- labels: the best Jaccard similarity of the alert's label pairs with a member's;
+- labels: the best Jaccard similarity of the alert's label pairs with a member's (smoothed:
+  one more pair in the union), leaving out the service, the type and per-instance labels;
 - type: whether a member has the same ``alert_type``;
 - message: the best rapidfuzz ratio of the alert's masked template with a member's;
 - topology: 1 when the alert's service is, or depends on, or is depended on by, a member's
@@ -15,8 +16,8 @@ apart, a merge as together; an incident holding a signature the alert's is apart
 ``FEEDBACK_WEIGHT``, one holding a signature it is together with gains it.
 
 The alert joins the best-scoring incident when that score reaches the tenant's threshold.
-Without a topology the topology weight is spread over the other signals, so that a tenant
-without one is scored on the same 0-1 scale.
+Without a topology the other signals share its weight (what the alerts say weighing most), so
+that a tenant without one is scored on the same 0-1 scale.
 
 Everything here is pure: state is passed in and returned (see ``CorrelationState``), so the
 benchmark and the service run the same code, the service loading the open incidents from
@@ -43,10 +44,12 @@ WEIGHTS_WITH_TOPOLOGY: Mapping[str, float] = {
 }
 #: Weights without a topology.
 WEIGHTS_WITHOUT_TOPOLOGY: Mapping[str, float] = {
-    "time": 0.25,
-    "labels": 0.25,
-    "type": 0.20,
-    "message": 0.30,
+    # Concurrency alone says little when nothing tells what depends on what: what the alerts
+    # say (type, template) weighs most.
+    "time": 0.10,
+    "labels": 0.20,
+    "type": 0.30,
+    "message": 0.40,
     "topology": 0.0,
 }
 #: Seconds after a service starts failing during which its neighbours failing count fully as
@@ -401,9 +404,9 @@ def _same_place(a: tuple[str | None, ...], b: tuple[str | None, ...]) -> bool:
 
 
 def _jaccard(a: frozenset[tuple[str, str]], b: frozenset[tuple[str, str]]) -> float:
-    if not a and not b:
-        return 0.0
-    return len(a & b) / len(a | b)
+    # Smoothed (one more in the union): sharing the only label, say `cluster`, is weaker
+    # evidence than sharing five of five.
+    return len(a & b) / (len(a | b) + 1)
 
 
 def apply(state: CorrelationState, assignment: Assignment, new_incident_id: str) -> str:

@@ -78,14 +78,17 @@ def _show(incident_id: str) -> dict[str, Any]:
 
 
 def _cascade() -> list[str]:
-    return [
-        _fire("orders-db", "db_connections_exhausted", "pool 100/100 used on db-3", 0),
-        _fire("payments", "high_error_rate", "5xx rate 12% on payments-7f9c for 2m", 40),
-        _fire("checkout", "high_latency", "p99 2300ms on checkout-2", 75, "critical"),
-        _fire(
-            "payments", "high_error_rate", "5xx rate 31% on payments-1a2b for 3m", 90, instance="1"
-        ),
-    ]
+    fired: list[str] = []
+    # Each placed before the next (they are seconds apart), so the reasons are predictable.
+    for service, alert_type, message, seconds, severity, instance in (
+        ("orders-db", "db_connections_exhausted", "pool 100/100 used on db-3", 0, "error", "0"),
+        ("payments", "high_error_rate", "5xx rate 12% on payments-7f9c for 2m", 40, "error", "0"),
+        ("checkout", "high_latency", "p99 2300ms on checkout-2", 75, "critical", "0"),
+        ("payments", "high_error_rate", "5xx rate 31% on payments-1a2b for 3m", 90, "error", "1"),
+    ):
+        fired.append(_fire(service, alert_type, message, seconds, severity, instance))
+        _members_placed(len(fired))
+    return fired
 
 
 def test_a_cascade_is_one_incident_with_its_root_cause_and_one_slack_message(
@@ -197,3 +200,36 @@ def test_another_tenants_incident_is_not_found(clean: Stack, web: TestClient) ->
         headers=key_headers("tenant-c"),
     )
     assert bad.status_code == 422 and "alert_ids" in bad.text
+
+
+def test_correlation_survives_a_worker_restart(clean: Stack) -> None:
+    from tests.conftest import _wait_worker
+
+    first = _fire("orders-db", "db_connections_exhausted", "pool 100/100 used on db-3", 0)
+    _members_placed(1)
+    clean.worker.stop()
+    clean.worker.start()
+    _wait_worker(clean.redis_url)
+    second = _fire("payments", "high_error_rate", "5xx rate 12% on payments-7f9c for 2m", 40)
+    rows = _members_placed(2)
+    assert [r["alert_ids"] for r in rows] == [[first, second]], _show(rows[0]["id"])
+
+
+def test_cli_corrections_fail_with_one_line_naming_the_problem(clean: Stack) -> None:
+    alert_ids = _cascade()
+    (incident,) = _members_placed(4)
+    unknown = "00000000-0000-0000-0000-00000000abcd"
+    cases = [
+        (("incidents", "show", unknown), 1, "no incident"),
+        (("incidents", "split", incident["id"], "--alerts", unknown), 2, "alerts: alert"),
+        (("incidents", "split", incident["id"], "--alerts", ",".join(alert_ids)), 2, "empty"),
+        (("incidents", "merge", incident["id"], incident["id"]), 2, "same incident"),
+        (("incidents", "list", "--tenant", "no-such-tenant"), 2, "no-such-tenant"),
+    ]
+    for args, code, words in cases:
+        done = subprocess.run(cli(*args), capture_output=True, text=True)
+        assert done.returncode == code, (args, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
+    # Nothing changed: the incident still holds its four alerts.
+    assert [len(i["alert_ids"]) for i in _incidents()] == [4]
