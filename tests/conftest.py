@@ -195,6 +195,13 @@ TEST_TENANTS["tenant-c"] = {
         "depends_on": {"checkout": ["payments", "inventory"], "payments": ["orders-db"]},
     },
 }
+# The same, told through webhooks (messages cannot be edited).
+TEST_TENANTS["tenant-d"] = {
+    **TEST_TENANTS["tenant-c"],
+    "tenant_id": "tenant-d",
+    "name": "Tenant D",
+    "slack_config": {"default_channel": "#d-alerts", "rate_limit": 600},
+}
 #: Signs the Slack button clicks of the tests.
 TEST_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TABLES = (

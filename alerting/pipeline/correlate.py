@@ -47,6 +47,9 @@ class Joined:
     #: Whether the alert opened the incident (else it joined one).
     opened: bool
     reason: str
+    #: Whether the incident changed in a way worth a new webhook message: it opened, a new
+    #: service fails, it got worse, or its probable root cause moved.
+    material: bool = True
 
 
 def correlates(tenant: TenantConfig) -> bool:
@@ -111,7 +114,7 @@ def correlate_alert(session: Session, alert: Alert, tenant: TenantConfig) -> Joi
     _lock_tenant(session, alert.tenant_id)
     placed = session.get(IncidentMember, alert.id)
     if placed is not None:
-        return Joined(placed.incident_id, False, placed.reason)
+        return Joined(placed.incident_id, False, placed.reason, material=False)
     correlator = correlator_for(session, tenant)
     at = alert.first_seen_at
     window = timedelta(seconds=correlator.window)
@@ -126,8 +129,12 @@ def correlate_alert(session: Session, alert: Alert, tenant: TenantConfig) -> Joi
     state = _load_state(session, correlator, candidates)
     assignment = correlator.assign(_signal(alert), state)
     new_id = uuid.uuid4()
+    joined_state = state.open.get(assignment.incident_id or "")
+    new_service = joined_state is None or assignment.member.service not in joined_state.services
     incident_id = uuid.UUID(apply(state, assignment, str(new_id)))
     opened = assignment.incident_id is None
+    before = None if opened else session.get_one(Incident, incident_id)
+    was = (before.severity, before.root_cause) if before is not None else None
     if opened:
         session.add(
             Incident(
@@ -153,7 +160,8 @@ def correlate_alert(session: Session, alert: Alert, tenant: TenantConfig) -> Joi
         )
     )
     session.flush()
-    refresh_incident(session, incident_id, correlator, state.open[str(incident_id)])
+    after = refresh_incident(session, incident_id, correlator, state.open[str(incident_id)])
+    material = opened or new_service or was != (after.severity, after.root_cause)
     audit(
         session,
         tenant_id=alert.tenant_id,
@@ -164,7 +172,7 @@ def correlate_alert(session: Session, alert: Alert, tenant: TenantConfig) -> Joi
         score=round(assignment.score, 4),
         reason=reason,
     )
-    return Joined(incident_id, opened, reason)
+    return Joined(incident_id, opened, reason, material)
 
 
 def incident_of(session: Session, alert_id: uuid.UUID) -> uuid.UUID | None:
@@ -471,6 +479,14 @@ def incident_group_labels(incident: Incident) -> dict[str, str]:
     return labels
 
 
+def _posts_with_web_api(session: Session, tenant_id: str) -> bool:
+    """Whether the tenant has a bot token (stored encrypted; only its presence is read)."""
+    from alerting.db.models import Tenant
+
+    stored = session.get_one(Tenant, tenant_id).config.get("slack_config", {})
+    return bool(stored.get("bot_token"))
+
+
 def tell_in_incident(
     session: Session,
     alert: Alert,
@@ -478,9 +494,12 @@ def tell_in_incident(
     channels: Sequence[str],
     mention: str | None,
     tenant: TenantConfig,
+    *,
+    material: bool = True,
 ) -> uuid.UUID:
     """The member is told in its incident's message (one per incident, updated in place in
     Web API mode with the members in its thread) instead of one of its own."""
+    from alerting.db.models import AlertGroup
     from alerting.pipeline.grouping import GroupSpec, join_group
 
     incident = session.get_one(Incident, incident_id)
@@ -493,10 +512,20 @@ def tell_in_incident(
         repeat_interval=tenant.correlation.repeat_interval,
         mention=mention,
     )
-    group_id = join_group(session, alert, spec, {"incident": str(incident.id)})
-    from alerting.db.models import AlertGroup
-
+    facts = {"incident": str(incident.id)}
+    due_before = session.scalar(
+        select(AlertGroup.next_flush_at).where(
+            AlertGroup.tenant_id == alert.tenant_id,
+            AlertGroup.group_key == spec.key_of(spec.labels_of(facts)),
+            AlertGroup.state == "open",
+        )
+    )
+    group_id = join_group(session, alert, spec, facts)
     group = session.get_one(AlertGroup, group_id)
+    if not material and not _posts_with_web_api(session, alert.tenant_id):
+        # Webhook messages cannot be edited: a new one only when the incident changed
+        # materially; the member is counted in the next one.
+        group.next_flush_at = due_before
     labels = incident_group_labels(incident)
     if group.group_labels != labels:
         # The digest names the group by ``settings.group_by``'s keys, in that order.

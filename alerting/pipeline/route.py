@@ -102,7 +102,13 @@ def _route(
         own = [m for m in matches() if m.group_by is None]
         mention = next(iter(_mentions(own).values()), None)
         group = tell_in_incident(
-            session, alert, joined.incident_id, _channels(own), mention, tenant()
+            session,
+            alert,
+            joined.incident_id,
+            _channels(own),
+            mention,
+            tenant(),
+            material=joined.material,
         )
         groups.append(str(group))
         channels = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,10 +36,11 @@ def _fire(
     seconds: float,
     severity: str = "error",
     instance: str = "0",
+    tenant_id: str = "tenant-c",
 ) -> str:
     event_id = str(
         send_alert.delay(
-            tenant_id="tenant-c",
+            tenant_id=tenant_id,
             alert_type=alert_type,
             severity=severity,
             message=message,
@@ -50,9 +52,9 @@ def _fire(
     return str(found["alert"]["id"])
 
 
-def _incidents(*args: str) -> list[dict[str, Any]]:
+def _incidents(*args: str, tenant_id: str = "tenant-c") -> list[dict[str, Any]]:
     done = subprocess.run(
-        cli("incidents", "list", "--tenant", "tenant-c", "--json", *args),
+        cli("incidents", "list", "--tenant", tenant_id, "--json", *args),
         capture_output=True,
         text=True,
         check=True,
@@ -61,9 +63,9 @@ def _incidents(*args: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _members_placed(count: int) -> list[dict[str, Any]]:
+def _members_placed(count: int, tenant_id: str = "tenant-c") -> list[dict[str, Any]]:
     def placed() -> list[dict[str, Any]] | None:
-        rows = _incidents()
+        rows = _incidents(tenant_id=tenant_id)
         return rows if sum(len(r["alert_ids"]) for r in rows) == count else None
 
     return wait_for(placed, timeout=20, what=f"{count} alerts placed in incidents")
@@ -118,7 +120,7 @@ def test_a_cascade_is_one_incident_with_its_root_cause_and_one_slack_message(
     wait_for(
         lambda: any("4 alerts firing" in m["text"] for m in tops()),
         timeout=20,
-        what="the cascade's message counting its four alerts",
+        what=f"the cascade message counting its four alerts: {[m['text'] for m in tops()]}",
     )
     text = next(m["text"] for m in tops() if "4 alerts firing" in m["text"])
     assert "root cause=orders-db" in text
@@ -233,3 +235,28 @@ def test_cli_corrections_fail_with_one_line_naming_the_problem(clean: Stack) -> 
         assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
     # Nothing changed: the incident still holds its four alerts.
     assert [len(i["alert_ids"]) for i in _incidents()] == [4]
+
+
+def test_webhooks_hear_of_an_incident_when_it_opens_and_when_it_changes_materially(
+    clean: Stack, flusher: None
+) -> None:
+    clean.sandbox.configure(rate_limit=False)
+
+    def fire(service: str, message: str, seconds: float, instance: str) -> None:
+        _fire(service, "pool_exhausted", message, seconds, "error", instance, "tenant-d")
+
+    fire("orders-db", "pool 100/100 used on db-3", 0, "0")
+    _members_placed(1, "tenant-d")
+    wait_for(lambda: clean.sandbox.messages("#d-alerts"), what="the incident's first message")
+    # Another alert of the same failing service: counted, not told on its own.
+    fire("orders-db", "pool 100/100 used on db-4", 20, "1")
+    _members_placed(2, "tenant-d")
+    time.sleep(3)
+    assert len(clean.sandbox.messages("#d-alerts")) == 1
+    # A service that depends on it now fails too: that is news.
+    fire("payments", "pool 50/50 used on payments-2", 40, "0")
+    wait_for(
+        lambda: len(clean.sandbox.messages("#d-alerts")) == 2, what="the incident's new message"
+    )
+    latest = clean.sandbox.messages("#d-alerts")[-1]["text"]
+    assert "3 alerts firing" in latest and "orders-db" in latest
