@@ -8,8 +8,9 @@ The score of an alert against an open incident is a weighted sum of five signals
   one more pair in the union), leaving out the service, the type and per-instance labels;
 - type: whether a member has the same ``alert_type``;
 - message: the best rapidfuzz ratio of the alert's masked template with a member's;
-- topology: 1 when the alert's service is, or depends on, or is depended on by, a member's
-  service (in the tenant's ``topology:`` block), 0.5 two hops away, else 0.
+- topology: 1 when the alert's service is a member's, or depends directly on one, or one depends
+  directly on it (the tenant's ``topology:`` block), in the same placement (cluster,
+  environment...), fading once that member's service has failed for ``TOPOLOGY_ONSET``.
 
 Corrections feed back: a split records the two sides' (service, alert type) signatures as
 apart, a merge as together; an incident holding a signature the alert's is apart from loses
@@ -198,19 +199,6 @@ class Topology:
         """Whether one of the two services depends directly on the other."""
         return b in self._neighbours.get(a, ())
 
-    def distance(self, a: str, b: str, limit: int = 2) -> int | None:
-        """Hops between two services along dependencies, either way; None beyond ``limit``."""
-        if a == b:
-            return 0
-        frontier = {a}
-        seen = {a}
-        for hops in range(1, limit + 1):
-            frontier = {n for s in frontier for n in self._neighbours.get(s, ())} - seen
-            if b in frontier:
-                return hops
-            seen |= frontier
-        return None
-
     def dependencies(self, service: str) -> frozenset[str]:
         """Every service ``service`` depends on, directly or not."""
         cached = self._reach_cache.get(service)
@@ -231,9 +219,7 @@ class Topology:
         """How two services relate, for a reason: "api depends on db"."""
         if other in self.dependencies(service):
             return f"{service} depends on {other}"
-        if service in self.dependencies(other):
-            return f"{other} depends on {service}"
-        return f"{service} is near {other}"
+        return f"{other} depends on {service}"
 
 
 @dataclass(frozen=True, slots=True)
