@@ -124,6 +124,16 @@ def incidents_show(incident_id: str, as_json: bool) -> None:
             inert(m["reason"]),
         )
     console.print(table)
+    if details["corrections"]:
+        trail = Table("at", "actor", "action", "alerts", title="Corrections")
+        for e in details["corrections"]:
+            trail.add_row(
+                inert(e["at"]),
+                inert(e["actor"]),
+                inert(e["action"]),
+                inert(", ".join(e["detail"].get("alert_ids", []))),
+            )
+        console.print(trail)
 
 
 @incidents.command("merge")

@@ -13,11 +13,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from alerting.db.models import Alert, CorrelationFeedback, Incident, IncidentMember
+from alerting.db.models import (
+    Alert,
+    AuditEntry,
+    CorrelationFeedback,
+    Incident,
+    IncidentMember,
+)
 from alerting.db.repositories import audit, now, tenant_exists
 from alerting.domain.errors import AlertingError, InvalidInput, UnknownTenant
 from alerting.domain.events import Severity
@@ -442,6 +448,24 @@ def incident_details(session: Session, incident: Incident) -> dict[str, Any]:
             "placed_by": member.placed_by,
         }
         for member, alert in rows
+    ]
+    key = str(incident.id)
+    corrections = session.scalars(
+        select(AuditEntry)
+        .where(
+            AuditEntry.tenant_id == incident.tenant_id,
+            AuditEntry.action.in_(("incident.merged", "incident.split")),
+            or_(
+                AuditEntry.detail["incident_id"].astext == key,
+                AuditEntry.detail["new_incident_id"].astext == key,
+                AuditEntry.detail["merged"].astext == key,
+            ),
+        )
+        .order_by(AuditEntry.id)
+    ).all()
+    details["corrections"] = [
+        {"at": _iso(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
+        for e in corrections
     ]
     return details
 

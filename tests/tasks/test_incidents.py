@@ -171,6 +171,10 @@ def test_split_alerts_never_rejoin_and_the_correction_is_remembered(
     )
     actions = [e["action"] for e in json.loads(trail.stdout)["audit"]]
     assert "incident.joined" in actions
+    (correction,) = _show(incident["id"])["corrections"]
+    assert correction["action"] == "incident.split"
+    assert correction["actor"].startswith("api-key:")
+    assert correction["detail"]["alert_ids"] == [checkout]
 
     # Merge back over HTTP; the merged incident is no longer listed.
     merged = web.post(
