@@ -18,6 +18,7 @@ from rich.text import Text
 from alerting.anomalies_cli import anomalies
 from alerting.cli_errors import AlertingGroup, fail, set_debug
 from alerting.dead_letters_cli import dead_letters
+from alerting.cli_incidents import incidents as incidents_group
 from alerting.domain.errors import AlertingError, InvalidInput
 from alerting.settings import get_settings
 from alerting.terminal import inert, inert_str
@@ -843,6 +844,7 @@ def db_current() -> None:
 main.add_command(anomalies)
 
 main.add_command(dead_letters)
+main.add_command(incidents_group)
 
 if __name__ == "__main__":
     main()

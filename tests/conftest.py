@@ -201,6 +201,28 @@ TEST_TENANTS["spotify-tenant-w"] = {
     "tenant_id": "spotify-tenant-w",
     "name": "Spotify Tenant W",
     "slack_config": {**SEED_SLACK_CONFIG, "bot_token": "xoxb-test-seed-tenant-w-7d2e"},
+TEST_TENANTS["tenant-c"] = {
+    "tenant_id": "tenant-c",
+    "name": "Tenant C",
+    "slack_config": {
+        "default_channel": "#c-alerts",
+        "rate_limit": 600,
+        # Web API mode: the incident's message is updated in place, members in its thread.
+        "bot_token": "xoxb-test-tenant-c-7d2e9b",
+        "team_id": "T0TENANTC",
+    },
+    "correlation": {"enabled": True, "window": "10m", "group_wait": 1, "group_interval": 1},
+    "topology": {
+        "label": "service",
+        "depends_on": {"checkout": ["payments", "inventory"], "payments": ["orders-db"]},
+    },
+}
+# The same, told through webhooks (messages cannot be edited).
+TEST_TENANTS["tenant-d"] = {
+    **TEST_TENANTS["tenant-c"],
+    "tenant_id": "tenant-d",
+    "name": "Tenant D",
+    "slack_config": {"default_channel": "#d-alerts", "rate_limit": 600},
 }
 #: Signs the Slack button clicks of the tests.
 TEST_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -209,6 +231,9 @@ TABLES = (
     "alert_rate_series",
     "anomaly_cursors",
     "prediction_models",
+    "correlation_feedback",
+    "incident_members",
+    "incidents",
     "silences",
     "audit_log",
     "integration_calls",

@@ -24,6 +24,7 @@ from alerting.pipeline.queries import alert_details
 from alerting.producer import build_producer_app, producer_app, publish_event, publish_events
 from alerting.settings import Settings, get_settings
 from alerting.web import health
+from alerting.web.incidents import router as incidents_router
 from alerting.web.interactions import router as interactions_router
 from alerting.web.limits import BodySizeLimit, BodyTooLarge, EventThrottle, Throttled, admit
 from alerting.web.schemas import (
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     broker_gate = health.install(app, settings)
     broker_url = settings.celery_broker_url or settings.redis_url or ""
     producer = producer_app() if settings is get_settings() else build_producer_app(settings)
+    app.include_router(incidents_router)
 
     @app.exception_handler(InvalidInput)
     async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
