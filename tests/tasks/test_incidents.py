@@ -264,3 +264,16 @@ def test_webhooks_hear_of_an_incident_when_it_opens_and_when_it_changes_material
     )
     latest = clean.sandbox.messages("#d-alerts")[-1]["text"]
     assert "3 alerts firing" in latest and "orders-db" in latest
+
+
+def test_slash_command_lists_open_incidents(clean: Stack, web: TestClient) -> None:
+    from tests.tasks.test_chatops import command_body, response_url, signed, wait_answer
+
+    clean.sandbox.configure(rate_limit=False)
+    alert_ids = _cascade()
+    (incident,) = _members_placed(len(alert_ids))
+    body = command_body("incidents", url=response_url(clean), team="T0TENANTC")
+    assert web.post("/slack/commands", content=body, headers=signed(body)).status_code == 200
+    listed = wait_answer(clean, "open incidents")
+    assert f"`{incident['id'][:8]}`" in listed
+    assert "root cause: orders-db" in listed and "4" in listed
