@@ -18,6 +18,7 @@ from rich.text import Text
 from alerting.anomalies_cli import anomalies
 from alerting.cli_errors import AlertingGroup, fail, set_debug
 from alerting.dead_letters_cli import dead_letters
+from alerting.cli_incidents import incidents as incidents_group
 from alerting.domain.errors import AlertingError, InvalidInput
 from alerting.settings import get_settings
 from alerting.terminal import inert, inert_str
@@ -134,13 +135,12 @@ def worker(
 @main.command()
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 def beat(loglevel: str) -> None:
-    """Run Celery beat (the sweeper of stuck work)."""
+    """Run Celery beat (escalation ticks, group flushes, the sweeper). Run two for high
+    availability: the one holding a PostgreSQL lock schedules, the other takes over."""
     _require_services()
     from workers.app import app
 
-    schedule = get_settings().data_dir / "celerybeat-schedule"
-    schedule.parent.mkdir(parents=True, exist_ok=True)
-    app.start(["beat", "-l", loglevel, "-s", str(schedule)])
+    app.start(["beat", "-l", loglevel, "-S", "workers.beat:LockedScheduler"])
 
 
 @main.command()
@@ -844,6 +844,7 @@ def db_current() -> None:
 main.add_command(anomalies)
 
 main.add_command(dead_letters)
+main.add_command(incidents_group)
 
 if __name__ == "__main__":
     main()

@@ -1,19 +1,30 @@
 """``send_alert``: what producer applications call. Validates in the producer, then enqueues.
 
-Only ``REDIS_URL`` is needed in the producer process; nothing here touches Postgres.
+Only the broker's URL (``CELERY_BROKER_URL``, else ``REDIS_URL``) is needed in the producer
+process; nothing here touches Postgres. A broker that is down or silent makes a publish fail
+within :func:`alerting.broker.publish_bound` seconds with :class:`BrokerUnavailable`.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import redis
 from celery import Celery
 from celery.result import AsyncResult
 
+from alerting.broker import (
+    PUBLISH_ERRORS,
+    BrokerUnavailable,
+    DeclaredAMQP,
+    celery_broker_options,
+    publish_bound,
+)
 from alerting.domain.errors import InvalidInput
 from alerting.domain.events import AlertEvent, validate_event
 from alerting.domain.priority import is_urgent_severity
@@ -25,21 +36,26 @@ from alerting.queues import (
     queue_for,
     tenant_queue,
 )
-from alerting.settings import get_settings
+from alerting.settings import Settings, get_settings
+
+__all__ = ["BrokerUnavailable", "publish_event", "publish_events", "send_alert"]
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
 def producer_app() -> Celery:
     """A light Celery client for publishing; the worker's app lives in ``workers.app``."""
-    settings = get_settings()
-    app = Celery("alerting-producer", set_as_current=False)
+    return build_producer_app(get_settings())
+
+
+def build_producer_app(settings: Settings) -> Celery:
+    app = Celery("alerting-producer", set_as_current=False, amqp=DeclaredAMQP)
     app.conf.update(
-        broker_url=settings.require_redis_url(),
+        **celery_broker_options(settings),
         task_serializer="json",
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
-        # A producer whose Redis is down must fail fast rather than hang the caller.
-        broker_transport_options={"max_retries": 3, "interval_start": 0, "interval_step": 0.5},
     )
     return app
 
@@ -82,12 +98,18 @@ def publish_event(
     event: AlertEvent, *, task_id: str | None = None, app: Celery | None = None
 ) -> AsyncResult[Any]:
     app = app or producer_app()
-    return app.send_task(
-        INGEST_TASK,
-        kwargs={"event": _stamped(event)},
-        task_id=task_id or str(uuid.uuid4()),
-        queue=event_queue(event),
-    )
+    message = _stamped(event)
+    try:
+        result = app.send_task(
+            INGEST_TASK,
+            kwargs={"event": message},
+            task_id=task_id or str(uuid.uuid4()),
+            queue=event_queue(event),
+        )
+    except PUBLISH_ERRORS as exc:
+        raise _unavailable(app, exc) from exc
+    _keep_copies(app, [(str(result.id), event.tenant_id, message)])
+    return result
 
 
 def event_queue(event: AlertEvent) -> str:
@@ -109,16 +131,45 @@ def publish_events(events: Sequence[AlertEvent], *, app: Celery | None = None) -
     app = app or producer_app()
     ids = [str(uuid.uuid4()) for _ in events]
     # One producer for the batch: acquiring one per message costs more than the publish.
-    with app.producer_or_acquire() as producer:
-        for event, task_id in zip(events, ids, strict=True):
-            app.send_task(
-                INGEST_TASK,
-                kwargs={"event": _stamped(event)},
-                task_id=task_id,
-                queue=event_queue(event),
-                producer=producer,
-            )
+    copies: list[tuple[str, str, dict[str, Any]]] = []
+    try:
+        with app.producer_or_acquire() as producer:
+            for event, task_id in zip(events, ids, strict=True):
+                message = _stamped(event)
+                app.send_task(
+                    INGEST_TASK,
+                    kwargs={"event": message},
+                    task_id=task_id,
+                    queue=event_queue(event),
+                    producer=producer,
+                )
+                copies.append((task_id, event.tenant_id, message))
+    except PUBLISH_ERRORS as exc:
+        raise _unavailable(app, exc) from exc
+    _keep_copies(app, copies)
     return ids
+
+
+def _keep_copies(app: Celery, copies: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """With the Redis broker, a copy of each event until it is stored (alerting/inflight.py).
+
+    The events are accepted once published: a copy that cannot be written is logged, never
+    turned into an error the caller would take for a refusal."""
+    url = str(app.conf.broker_url or "")
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from alerting.breaker import redis_client
+        from alerting.inflight import remember
+
+        try:
+            remember(redis_client(url), copies)
+        except redis.RedisError:
+            log.warning("could not keep copies of %d published events", len(copies), exc_info=True)
+
+
+def _unavailable(app: Celery, exc: BaseException) -> BrokerUnavailable:
+    settings = get_settings()
+    url = str(app.conf.broker_url or settings.require_broker_url())
+    return BrokerUnavailable(url, publish_bound(settings), exc)
 
 
 def enqueue_route(

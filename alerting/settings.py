@@ -25,6 +25,15 @@ class Settings(BaseSettings):
     # --- services (the seed's names) ---
     postgres_url: str | None = Field(default=None, alias="POSTGRES_URL")
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    #: The broker (``amqp://`` for RabbitMQ); the broker is REDIS_URL's Redis when unset.
+    celery_broker_url: str | None = Field(default=None, alias="CELERY_BROKER_URL")
+    #: Seconds a process waits for the broker to connect or answer, per attempt; a producer
+    #: gives up after two attempts (see alerting/broker.py, ``publish_bound``).
+    broker_timeout: float = Field(default=1.0, alias="ALERTING_BROKER_TIMEOUT", gt=0)
+    #: Seconds a process waits for PostgreSQL to accept a connection.
+    db_connect_timeout: int = Field(default=3, alias="ALERTING_DB_CONNECT_TIMEOUT", gt=0)
+    #: Seconds a standby beat waits between attempts to take the scheduling lock.
+    beat_lock_poll_seconds: float = Field(default=1.0, alias="ALERTING_BEAT_LOCK_POLL", gt=0)
 
     # --- Slack (the seed's names, plus the Web API base URL for the sandbox) ---
     slack_webhook_url: SecretStr | None = Field(default=None, alias="SLACK_WEBHOOK_URL")
@@ -60,11 +69,13 @@ class Settings(BaseSettings):
     #: First retry countdown for transient Slack failures, in seconds; doubles per attempt.
     retry_base_seconds: float = Field(default=2.0, alias="ALERTING_RETRY_BASE_SECONDS", gt=0)
     #: Largest retry countdown, in seconds. Kept far below the broker visibility timeout.
-    retry_max_seconds: float = Field(default=300.0, alias="ALERTING_RETRY_MAX_SECONDS", gt=0)
+    retry_max_seconds: float = Field(default=120.0, alias="ALERTING_RETRY_MAX_SECONDS", gt=0)
     #: Attempts before a transiently failing notification is declared dead.
     max_delivery_attempts: int = Field(default=8, alias="ALERTING_MAX_DELIVERY_ATTEMPTS", gt=0)
-    #: Seconds a broker message may stay unacknowledged before Redis redelivers it.
-    visibility_timeout: int = Field(default=3600, alias="ALERTING_VISIBILITY_TIMEOUT", gt=0)
+    #: Seconds a broker message may stay unacknowledged before Redis redelivers it: what a
+    #: SIGKILLed worker's messages may be delayed by (Redis broker only). At least twice the
+    #: longest countdown (ALERTING_RETRY_MAX_SECONDS), see docs/architecture.md.
+    visibility_timeout: int = Field(default=300, alias="ALERTING_VISIBILITY_TIMEOUT", gt=0)
     #: Seconds after which the sweeper re-enqueues work that never reached the broker.
     sweep_after_seconds: int = Field(default=30, alias="ALERTING_SWEEP_AFTER_SECONDS", gt=0)
     #: How often beat runs the sweeper, in seconds.
@@ -142,6 +153,10 @@ class Settings(BaseSettings):
                 "which starts an embedded Redis"
             )
         return self.redis_url
+
+    def require_broker_url(self) -> str:
+        """``CELERY_BROKER_URL`` when set, else the shared-state Redis."""
+        return self.celery_broker_url or self.require_redis_url()
 
 
 @lru_cache(maxsize=1)

@@ -27,7 +27,7 @@ T = TypeVar("T")
 #: switch tenants to Web API mode, a metrics folder would add files to every process.
 AMBIENT_VARIABLES = ("PROMETHEUS_MULTIPROC_DIR", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
 #: Variable prefixes this process adopts from a stack's environment.
-STACK_PREFIXES = ("POSTGRES", "REDIS", "SLACK", "ALERTING")
+STACK_PREFIXES = ("POSTGRES", "REDIS", "SLACK", "ALERTING", "CELERY")
 
 #: Seconds a process gets to finish its current work after SIGTERM before it is killed.
 STOP_TIMEOUT = 15.0

@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 
 from alerting.integrations.standins import SERVICENOW_PASSWORD as STANDIN_SERVICENOW_PASSWORD
 from alerting.integrations.standins import SERVICENOW_USER as STANDIN_SERVICENOW_USER
+from tests.broker import empty_rabbitmq_queues
 from tests.services import (
     ROOT,
     TEST_REDIS_DB,
@@ -200,6 +201,28 @@ TEST_TENANTS["spotify-tenant-w"] = {
     "tenant_id": "spotify-tenant-w",
     "name": "Spotify Tenant W",
     "slack_config": {**SEED_SLACK_CONFIG, "bot_token": "xoxb-test-seed-tenant-w-7d2e"},
+TEST_TENANTS["tenant-c"] = {
+    "tenant_id": "tenant-c",
+    "name": "Tenant C",
+    "slack_config": {
+        "default_channel": "#c-alerts",
+        "rate_limit": 600,
+        # Web API mode: the incident's message is updated in place, members in its thread.
+        "bot_token": "xoxb-test-tenant-c-7d2e9b",
+        "team_id": "T0TENANTC",
+    },
+    "correlation": {"enabled": True, "window": "10m", "group_wait": 1, "group_interval": 1},
+    "topology": {
+        "label": "service",
+        "depends_on": {"checkout": ["payments", "inventory"], "payments": ["orders-db"]},
+    },
+}
+# The same, told through webhooks (messages cannot be edited).
+TEST_TENANTS["tenant-d"] = {
+    **TEST_TENANTS["tenant-c"],
+    "tenant_id": "tenant-d",
+    "name": "Tenant D",
+    "slack_config": {"default_channel": "#d-alerts", "rate_limit": 600},
 }
 #: Signs the Slack button clicks of the tests.
 TEST_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -208,6 +231,9 @@ TABLES = (
     "alert_rate_series",
     "anomaly_cursors",
     "prediction_models",
+    "correlation_feedback",
+    "incident_members",
+    "incidents",
     "silences",
     "audit_log",
     "integration_calls",
@@ -247,6 +273,11 @@ class Stack:
     @property
     def redis_url(self) -> str:
         return self.env["REDIS_URL"]
+
+    @property
+    def broker_url(self) -> str:
+        """RabbitMQ when the run was given ALERTING_TEST_BROKER, else the Redis above."""
+        return self.env.get("CELERY_BROKER_URL") or self.env["REDIS_URL"]
 
 
 def _write_tenants(directory: Path, sandbox: SandboxClient) -> None:
@@ -322,6 +353,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        test_broker = os.environ.get("ALERTING_TEST_BROKER")
+        if test_broker:
+            # The broker-dependent tests again, on RabbitMQ (see tests/broker.py).
+            env = stack_environment({**env, "CELERY_BROKER_URL": test_broker})
+            empty_rabbitmq_queues(test_broker, list(TEST_TENANTS))
         prepare_database(db_url, tenants_dir)
 
         sandbox_proc = ManagedProcess(
@@ -331,7 +367,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         worker = ManagedProcess(
             "worker", cli("worker", "--concurrency", "2", "-l", "INFO"), env, log_dir
         ).start()
-        _wait_worker(test_redis)
+        try:
+            _wait_worker(env.get("CELERY_BROKER_URL") or test_redis)
+        except BaseException:
+            worker.stop()
+            sandbox_proc.stop()
+            raise
         stack = Stack(env, sandbox, worker, tenants_dir, log_dir)
         yield stack
         worker.stop()
@@ -340,11 +381,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         services.stop()
 
 
-def _wait_worker(redis_url: str) -> None:
+def _wait_worker(broker_url: str) -> None:
     from workers.app import app
 
     def ready() -> bool:
-        with app.connection_for_write(redis_url) as conn:
+        with app.connection_for_write(broker_url) as conn:
             replies = app.control.ping(timeout=0.5, connection=conn)
         return bool(replies)
 
@@ -375,6 +416,7 @@ def clean(stack: Stack) -> Iterator[Stack]:
         # Lines waiting for slots, and pressure episodes of adaptive digests.
         *broker.scan_iter("alerting:wait:*"),
         *broker.scan_iter("alerting:fold:*"),
+        *broker.scan_iter("alerting:inflight:*"),
     ]:
         broker.delete(key)
     stack.sandbox.configure(rate_limit=True, burst=1, per_second=1.0)

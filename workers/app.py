@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, signals
-from kombu import Queue
 from kombu.exceptions import OperationalError as KombuOperationalError
 from sqlalchemy.exc import InterfaceError
 from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 
+from alerting.broker import DeclaredAMQP, celery_broker_options, declare_queue, is_amqp
 from alerting.db.session import dispose_engines
 from alerting.queues import (
     ANOMALY_TICK_TASK,
@@ -45,6 +45,8 @@ INFRASTRUCTURE_RETRY: dict[str, Any] = {
 
 app = Celery(
     "alerting",
+    amqp=DeclaredAMQP,
+    task_cls="workers.base:AlertingTask",
     include=[
         "workers.tasks.ingest",
         "workers.tasks.route",
@@ -80,21 +82,16 @@ def route_task(
     return None
 
 
+#: RabbitMQ (CELERY_BROKER_URL=amqp://...) or Redis (REDIS_URL); see alerting/broker.py.
+AMQP_BROKER = bool(settings.celery_broker_url) and is_amqp(str(settings.celery_broker_url))
+
 app.conf.update(
-    broker_url=settings.redis_url,
+    **(celery_broker_options(settings) if settings.celery_broker_url or settings.redis_url else {}),
     broker_connection_retry_on_startup=True,
-    # Redis redelivers an unacknowledged message after this long; every retry countdown
-    # (ALERTING_RETRY_MAX_SECONDS, Retry-After) stays far below it, or a scheduled retry
-    # would be delivered twice.
-    # Redis pub/sub ignores database numbers: prefix the fanout channels (events, broadcast
-    # control) with the database so stacks sharing one Redis server do not see each other.
-    broker_transport_options={
-        "visibility_timeout": settings.visibility_timeout,
-        "fanout_prefix": True,
-        "fanout_patterns": True,
-        # Every tenant's urgent lane is asked for before any other queue (workers/lanes.py).
-        "queue_order_strategy": URGENT_FIRST,
-    },
+    # With Redis, an unacknowledged message is redelivered after the visibility timeout; every
+    # retry countdown (ALERTING_RETRY_MAX_SECONDS, Retry-After) stays far below it, or a
+    # scheduled retry would be delivered twice (docs/architecture.md, "What a dead worker can
+    # delay"). RabbitMQ redelivers as soon as the consumer's connection is gone.
     task_serializer="json",
     accept_content=["json"],
     result_backend=None,
@@ -105,7 +102,10 @@ app.conf.update(
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=4,
     task_default_queue=INGEST_QUEUE,
-    task_queues=[Queue(INGEST_QUEUE), Queue(MAINTENANCE_QUEUE)],
+    task_queues=[
+        declare_queue(INGEST_QUEUE, amqp=AMQP_BROKER),
+        declare_queue(MAINTENANCE_QUEUE, amqp=AMQP_BROKER),
+    ],
     task_create_missing_queues=True,
     task_routes=(route_task,),
     # Task events cost the worker a third of its own CPU per alert. They are off until someone
@@ -149,10 +149,14 @@ app.conf.update(
     timezone="UTC",
 )
 
-if (settings.redis_url or "").startswith("redis://"):
+if str(app.conf.broker_url or "").startswith("redis://"):
     # A queue item that is not a kombu message is refused rather than fatal (Redis only: other
     # brokers frame their messages themselves).
     app.conf.broker_transport = "workers.transport:Transport"
+    # Every tenant's urgent lane is asked for before any other queue (workers/lanes.py). On
+    # RabbitMQ each queue has its own consumer, so an urgent message waits only for what the
+    # worker has prefetched.
+    app.conf.broker_transport_options["queue_order_strategy"] = URGENT_FIRST
 
 if settings.retry_max_seconds * 2 > settings.visibility_timeout:
     raise RuntimeError(
@@ -177,6 +181,7 @@ def _fresh_connections(**_: Any) -> None:
 @signals.celeryd_init.connect
 def _require_broker(**_: Any) -> None:
     settings.require_redis_url()
+    settings.require_broker_url()
     settings.require_postgres_url()
 
 

@@ -200,7 +200,7 @@ class _Job:
         if verb is Verb.ONCALL:
             return Outcome(self.oncall(command.schedule))
         if verb is Verb.INCIDENTS:
-            return Outcome(self.tr.gettext("Incidents are not tracked yet: use list."))
+            return Outcome(self.list_incidents())
         if verb is Verb.SILENCE:
             return self.silence_matchers(command)
         if verb is Verb.UNSILENCE:
@@ -501,6 +501,31 @@ class _Job:
         if len(matching) > LIST_LIMIT:
             lines.append(
                 self.tr.gettext("… and %(count)s more.", count=str(len(matching) - LIST_LIMIT))
+            )
+        return "\n".join(lines)
+
+    def list_incidents(self) -> str:
+        """The tenant's open incidents (alerts correlated by a shared cause), newest first."""
+        from alerting.pipeline.correlate import list_incidents
+
+        found = list_incidents(
+            self.session, self.request.tenant_id, statuses=("firing", "acknowledged")
+        )
+        if not found:
+            return self.tr.gettext("No open incidents.")
+        lines = [self.tr.gettext("%(count)s open incidents:", count=str(len(found)))]
+        for incident in found[:LIST_LIMIT]:
+            root = incident["root_cause"]
+            cause = " " + self.tr.gettext("(root cause: %(service)s)", service=_plain(root))
+            lines.append(
+                f"• `{incident['id'][:8]}` {_EMOJI.get(incident['severity'], '')}"
+                f" *{_plain(incident['title'])}*"
+                f" _{self.tr.gettext(_STATUS_WORDS.get(incident['status'], incident['status']))},"
+                f" {len(incident['alert_ids'])}_" + (cause if root else "")
+            )
+        if len(found) > LIST_LIMIT:
+            lines.append(
+                self.tr.gettext("… and %(count)s more.", count=str(len(found) - LIST_LIMIT))
             )
         return "\n".join(lines)
 

@@ -548,3 +548,66 @@ class SlackMessage(Base):
     #: alert | digest | thread_reply | update | escalation | follow_up
     kind: Mapped[str] = mapped_column(String(16))
     sent_at: Mapped[datetime] = _now()
+class Incident(Base):
+    """Alerts that share a cause (alerting/intelligence/correlation.py): one per cause."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        # Assignment loads a tenant's incidents still taking members, by their last one.
+        Index("ix_incidents_tenant_last_member", "tenant_id", "last_member_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(300))
+    #: firing while any member fires, else acknowledged while any is, else resolved.
+    status: Mapped[str] = mapped_column(String(16))
+    #: The worst severity of its members.
+    severity: Mapped[str] = mapped_column(String(16))
+    #: The probable root cause: the service (or, without one, the alert type) failing deepest.
+    root_cause: Mapped[str | None] = mapped_column(String(300))
+    #: 0-1: the share of its services that depend on the root cause.
+    confidence: Mapped[float] = mapped_column(default=0.0)
+    #: ``occurred_at`` of its first and last members: it takes members until last + window.
+    first_member_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_member_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Users merged it into another: it takes no members and is not listed.
+    merged_into: Mapped[uuid.UUID | None] = mapped_column()
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class IncidentMember(Base):
+    """An alert in an incident, and why it joined. An alert is in one incident at most."""
+
+    __tablename__ = "incident_members"
+    __table_args__ = (Index("ix_incident_members_incident", "incident_id", "occurred_at"),)
+
+    alert_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
+    )
+    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    tenant_id: Mapped[str] = mapped_column(String(63))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: The score that made it join (0 for the member that opened the incident).
+    score: Mapped[float] = mapped_column(default=0.0)
+    reason: Mapped[str] = mapped_column(Text)
+    #: Set by a correction (merge, split): who placed it there.
+    placed_by: Mapped[str | None] = mapped_column(String(200))
+    joined_at: Mapped[datetime] = _now()
+
+
+class CorrelationFeedback(Base):
+    """A tenant's corrections as pairs of alert signatures ("service|alert_type") that users
+    kept apart (split) or put together (merge); the scorer reads them."""
+
+    __tablename__ = "correlation_feedback"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    left_signature: Mapped[str] = mapped_column(String(400), primary_key=True)
+    right_signature: Mapped[str] = mapped_column(String(400), primary_key=True)
+    #: apart | together
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = _now()

@@ -35,7 +35,23 @@ def get_engine(url: str | None = None) -> Engine:
     if engine is None:
         # No pre-ping: it costs a round trip per transaction. A connection that died anyway fails
         # its transaction, and every task is idempotent with late acks, so it simply runs again.
-        engine = create_engine(url, pool_recycle=POOL_RECYCLE_SECONDS, pool_size=5, max_overflow=5)
+        timeout = get_settings().db_connect_timeout
+        engine = create_engine(
+            url,
+            pool_recycle=POOL_RECYCLE_SECONDS,
+            pool_size=5,
+            max_overflow=5,
+            # A server that is down or silent fails the caller within the timeout instead of
+            # hanging it; keepalives notice a peer that vanished with connections open.
+            pool_timeout=timeout,
+            connect_args={
+                "connect_timeout": timeout,
+                "keepalives": 1,
+                "keepalives_idle": 10,
+                "keepalives_interval": 2,
+                "keepalives_count": 3,
+            },
+        )
         _engines[key] = engine
     return engine
 

@@ -34,6 +34,7 @@ from alerting.domain.oncall import OncallSchedule, oncall_schedule_name
 from alerting.domain.quotas import Quotas, count_routes
 from alerting.domain.routing import Route
 from alerting.integrations.config import IntegrationsConfig
+from alerting.intelligence.correlation_config import CorrelationConfig, TopologyConfig
 
 #: The only host Slack's incoming webhooks live on (see also Settings.allowed_webhook_hosts).
 SLACK_WEBHOOK_HOST = "hooks.slack.com"
@@ -197,6 +198,10 @@ class TenantConfig(BaseModel):
     oncall_schedules: dict[str, OncallSchedule] = Field(default_factory=dict)
     #: What this tenant may own and send (alerting/domain/quotas.py has the defaults).
     quotas: Quotas = Field(default_factory=Quotas)
+    #: Alerts that share a cause become one incident (alerting/intelligence/correlation.py).
+    correlation: CorrelationConfig = Field(default_factory=CorrelationConfig)
+    #: Which services depend on which, for correlation's topology signal and root cause.
+    topology: TopologyConfig | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -1,1 +1,2 @@
-"""Models learned from a tenant's own alerts: anomaly detection and incident prediction."""
+"""Models learned from a tenant's own alerts: anomaly detection, incident prediction, and
+correlation of alerts into incidents."""

@@ -19,6 +19,13 @@ from alerting.domain.priority import is_urgent_severity
 from alerting.domain.routing import RouteMatch, SlackChannelRouter
 from alerting.domain.tenants import TenantConfig
 from alerting.domain.views import NotificationKind
+from alerting.pipeline.correlate import (
+    Joined,
+    correlate_alert,
+    correlates,
+    refresh_incident_of,
+    tell_in_incident,
+)
 from alerting.pipeline.escalation import start_escalation
 from alerting.pipeline.flapping import hold_if_flapping
 from alerting.pipeline.grouping import GroupSpec, is_grouped, join_group, touch_groups
@@ -94,7 +101,26 @@ def _route(
         kind, mute = mute_check(session, tenant, event, kind, now())
     channels: list[str]
     mentions: dict[str, str] = {}
+    joined: Joined | None = None
+    if event.action == "created" and correlates(tenant()):
+        # Every firing alert is placed in an incident, muted or not.
+        joined = correlate_alert(session, alert, tenant())
     if mute is not None or grouped_repeat:
+        channels = []
+    elif kind is NotificationKind.FIRING and joined is not None:
+        # The incident's message tells it, not a message of its own.
+        own = [m for m in matches() if m.group_by is None]
+        mention = next(iter(_mentions(own).values()), None)
+        group = tell_in_incident(
+            session,
+            alert,
+            joined.incident_id,
+            _channels(own),
+            mention,
+            tenant(),
+            material=joined.material,
+        )
+        groups.append(str(group))
         channels = []
     elif kind is NotificationKind.FIRING:
         facts = _facts(alert)
@@ -107,6 +133,7 @@ def _route(
         if kind in (NotificationKind.ACKNOWLEDGED, NotificationKind.RESOLVED):
             # Grouped: the groups' next digest tells the change.
             touch_groups(session, alert.id)
+            refresh_incident_of(session, alert.id)
         channels = _follow_up_channels(session, event, alert, kind, matches)
     # Only firings and resolutions can be held; the check answers at once for other kinds.
     if channels and hold_if_flapping(session, tenant().flapping, alert, kind, now()).held:
@@ -132,7 +159,8 @@ def _route(
         channels=channels,
         **({"groups": groups} if groups else {}),
     )
-    if kind is NotificationKind.FIRING and mute is None:
+    if kind is NotificationKind.FIRING and mute is None and (joined is None or joined.opened):
+        # Escalation follows the incident: its first member climbs the policy, not each one.
         return _attach_policy(session, alert, tenant(), matches()), None
     return False, mute
 

@@ -11,8 +11,6 @@ from fastapi import Body, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alerting.db.repositories import tenant_for_api_key
@@ -23,8 +21,10 @@ from alerting.integrations.alertmanager import AlertmanagerPayload, parse_webhoo
 from alerting.metrics import ALERTMANAGER_ALERTS, REJECTED, render_latest
 from alerting.pipeline.lifecycle import AlertNotFound, InvalidTransition
 from alerting.pipeline.queries import alert_details
-from alerting.producer import publish_event, publish_events
+from alerting.producer import build_producer_app, producer_app, publish_event, publish_events
 from alerting.settings import Settings, get_settings
+from alerting.web import health
+from alerting.web.incidents import router as incidents_router
 from alerting.web.interactions import router as interactions_router
 from alerting.web.limits import BodySizeLimit, BodyTooLarge, EventThrottle, Throttled, admit
 from alerting.web.schemas import (
@@ -85,6 +85,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     throttle = EventThrottle(settings.redis_url) if settings.redis_url else None
     app.include_router(interactions_router)
     app.include_router(silences_router)
+    broker_gate = health.install(app, settings)
+    broker_url = settings.celery_broker_url or settings.redis_url or ""
+    producer = producer_app() if settings is get_settings() else build_producer_app(settings)
+    app.include_router(incidents_router)
 
     @app.exception_handler(InvalidInput)
     async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
@@ -167,7 +171,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             postgres_url=settings.postgres_url,
             throttle=throttle,
         )
-        result = publish_event(event)
+        broker_gate.check(broker_url, health.retry_after(settings))
+        result = publish_event(event, app=producer)
         return QueuedAlert(id=str(result.id))
 
     @app.post(
@@ -202,7 +207,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             postgres_url=settings.postgres_url,
             throttle=throttle,
         )
-        event_ids = publish_events(batch.events)
+        broker_gate.check(broker_url, health.retry_after(settings))
+        event_ids = publish_events(batch.events, app=producer)
         ALERTMANAGER_ALERTS.labels(tenant=tenant_id, status="firing").inc(batch.firing)
         ALERTMANAGER_ALERTS.labels(tenant=tenant_id, status="resolved").inc(batch.resolved)
         if batch.truncated or batch.severity_defaulted:
@@ -262,17 +268,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response_class=Response,
         responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
-    def metrics() -> Response:
+    async def metrics() -> Response:
+        # On the event loop: requests stuck on a silent dependency hold request threads.
         data, content_type = render_latest()
         return Response(content=data, media_type=content_type)
-
-    @app.get("/healthz")
-    def healthz() -> JSONResponse:
-        try:
-            with session_scope(settings.postgres_url) as session:
-                session.execute(text("SELECT 1"))
-        except OperationalError:
-            return JSONResponse(status_code=503, content={"ok": False, "postgres": "unreachable"})
-        return JSONResponse(content={"ok": True})
 
     return app

@@ -27,10 +27,19 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 
-APP_SERVICES = {"migrate", "web", "worker-shared", "worker-dedicated", "beat", "flower"}
-EXPECTED_SERVICES = APP_SERVICES | {"postgres", "redis"}
+APP_SERVICES = {
+    "migrate",
+    "web",
+    "worker-shared",
+    "worker-dedicated",
+    "beat",
+    "beat-standby",
+    "flower",
+}
+EXPECTED_SERVICES = APP_SERVICES | {"postgres", "redis", "rabbitmq"}
 APP_ENV = {
     "POSTGRES_URL": "postgresql://alerting:alerting@postgres:5432/alerting",
+    "CELERY_BROKER_URL": "amqp://alerting:alerting@rabbitmq:5672/alerting",
     "REDIS_URL": "redis://redis:6379/0",
     "ALERTING_TENANTS_DIR": "/app/config/tenants",
     "PROMETHEUS_MULTIPROC_DIR": "/metrics",
@@ -177,6 +186,9 @@ def test_startup_order(services: dict[str, Any]) -> None:
         assert depends_on["migrate"]["condition"] == "service_completed_successfully", name
     assert "healthcheck" in services["postgres"]
     assert "healthcheck" in services["redis"]
+    assert "healthcheck" in services["rabbitmq"]
+    for name in APP_SERVICES - {"migrate"}:
+        assert services[name]["depends_on"]["rabbitmq"]["condition"] == "service_healthy", name
 
 
 def test_commands_and_ports(services: dict[str, Any]) -> None:
@@ -188,6 +200,9 @@ def test_commands_and_ports(services: dict[str, Any]) -> None:
     )
     assert _command(services["worker-dedicated"]) == "alerting worker --tenants spotify-tenant-1"
     assert _command(services["beat"]) == "alerting beat"
+    # Two beats; the PostgreSQL lock lets one schedule at a time.
+    assert _command(services["beat-standby"]) == "alerting beat"
+    assert (15672, 15672) in _published_ports(services["rabbitmq"])
     assert "celery -A workers flower --port=5555 --basic-auth=" in _command(services["flower"])
     assert services["web"]["environment"]["ALERTING_WEB_HOST"] == "0.0.0.0"
     assert (8000, 8000) in _published_ports(services["web"])
@@ -197,5 +212,6 @@ def test_commands_and_ports(services: dict[str, Any]) -> None:
 def test_stateful_services(services: dict[str, Any]) -> None:
     assert services["postgres"]["image"] == "postgres:16"
     assert services["redis"]["image"] == "redis:7"
+    assert services["rabbitmq"]["image"].endswith("-management")
     redis_command = _command(services["redis"])
     assert "--appendonly yes" in redis_command

@@ -8,6 +8,8 @@ import signal
 import time
 from typing import Any
 
+import pytest
+
 from alerting import send_alert
 from tests.conftest import Stack
 from tests.services import wait_for
@@ -100,6 +102,7 @@ def test_follow_ups_of_a_rerouted_alert_go_where_it_was_announced(clean: Stack) 
     assert len(clean.sandbox.messages("#a-fallback")) == 2
 
 
+@pytest.mark.broker
 def test_network_failures_end_dead_after_the_attempt_limit(clean: Stack) -> None:
     clean.sandbox.fault("#b-alerts", responses=[500] * 10)
     result = send_alert.delay(tenant_id="tenant-b", alert_type="x", severity="error", message="m")
@@ -137,6 +140,7 @@ def _pool_children(worker_pid: int) -> list[int]:
     return out
 
 
+@pytest.mark.broker
 def test_worker_process_killed_mid_delivery_loses_nothing_and_posts_once(clean: Stack) -> None:
     assert clean.worker.proc is not None
     clean.sandbox.fault("#b-alerts", hold_seconds=2.0, count=1)

@@ -25,6 +25,7 @@ def _escalated(found: dict[str, Any]) -> list[tuple[str, str]]:
     )
 
 
+@pytest.mark.broker
 def test_unacknowledged_critical_climbs_every_level_once(clean: Stack, beat: None) -> None:
     clean.sandbox.configure(rate_limit=False)
     started = time.time()

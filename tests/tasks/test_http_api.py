@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from alerting.db.session import session_scope
@@ -9,6 +10,7 @@ from tests.conftest import Stack
 from tests.tasks.helpers import all_sent, key_headers, wait_details
 
 
+@pytest.mark.broker
 def test_post_alert_is_delivered(web: TestClient, clean: Stack) -> None:
     resp = web.post(
         "/api/v1/alerts",
@@ -110,8 +112,14 @@ def test_a_tenant_never_reads_or_writes_another_tenants_alerts(web: TestClient) 
     assert ack.status_code == 200 and ack.json()["status"] == "acknowledged"
 
 
+@pytest.mark.broker
 def test_metrics_are_exposed(web: TestClient) -> None:
     resp = web.get("/metrics")
     assert resp.status_code == 200
     assert "alerting_notifications_total" in resp.text
-    assert web.get("/healthz").json() == {"ok": True}
+    health = web.get("/healthz")
+    assert health.status_code == 200
+    assert health.json() == {
+        "ok": True,
+        "dependencies": {"postgres": "ok", "broker": "ok", "redis": "ok"},
+    }

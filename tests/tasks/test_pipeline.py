@@ -12,6 +12,7 @@ from tests.services import wait_for
 from tests.tasks.helpers import all_sent, details, states, wait_details
 
 
+@pytest.mark.broker
 def test_critical_alert_reaches_default_and_escalation_channels(clean: Stack) -> None:
     result = send_alert.delay(
         tenant_id="tenant-a",
@@ -107,6 +108,7 @@ def test_same_idempotency_key_is_a_no_op(clean: Stack) -> None:
     assert len(clean.sandbox.messages("#a-alerts")) == 1
 
 
+@pytest.mark.broker
 def test_concurrent_duplicates_store_one_event(clean: Stack) -> None:
     results = [
         send_alert.delay(

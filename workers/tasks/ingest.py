@@ -6,16 +6,18 @@ from typing import Any
 
 from celery import Task
 
+from alerting.breaker import redis_client
 from alerting.db.session import session_scope
 from alerting.domain.errors import InvalidInput, UnknownTenant
 from alerting.domain.events import validate_event
 from alerting.domain.priority import is_urgent_severity
+from alerting.inflight import forget
 from alerting.metrics import EVENTS, REJECTED
 from alerting.pipeline.ingest import ingest_event
 from alerting.producer import enqueue_integration, enqueue_route
 from alerting.queues import INGEST_TASK
 from alerting.settings import get_settings
-from workers.app import INFRASTRUCTURE_RETRY, app
+from workers.app import AMQP_BROKER, INFRASTRUCTURE_RETRY, app
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,9 @@ def ingest(self: Task[Any, Any], event: dict[str, Any]) -> str:
     except (InvalidInput, UnknownTenant) as exc:
         REJECTED.labels(edge="broker").inc()
         log.error("event %s refused: %s", self.request.id, exc)
+        _stored(str(self.request.id))
         return "refused"
+    _stored(str(self.request.id))
     EVENTS.labels(tenant=alert_event.tenant_id, action=result.action).inc()
     log.info(
         "alert received: %s %s %s for tenant %s (%s, event %s)",
@@ -53,3 +57,9 @@ def ingest(self: Task[Any, Any], event: dict[str, Any]) -> str:
     for call_id in result.integration_calls:
         enqueue_integration(alert_event.tenant_id, call_id, app=app)
     return result.action
+
+
+def _stored(event_id: str) -> None:
+    """The producer's copy (Redis broker only, alerting/inflight.py) is no longer needed."""
+    if not AMQP_BROKER:
+        forget(redis_client(get_settings().require_redis_url()), event_id)
