@@ -17,8 +17,8 @@ from rich.text import Text
 
 from alerting.anomalies_cli import anomalies
 from alerting.cli_errors import AlertingGroup, fail, set_debug
-from alerting.dead_letters_cli import dead_letters
 from alerting.cli_incidents import incidents as incidents_group
+from alerting.dead_letters_cli import dead_letters
 from alerting.domain.errors import AlertingError, InvalidInput
 from alerting.settings import get_settings
 from alerting.terminal import inert, inert_str

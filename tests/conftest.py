@@ -201,6 +201,7 @@ TEST_TENANTS["spotify-tenant-w"] = {
     "tenant_id": "spotify-tenant-w",
     "name": "Spotify Tenant W",
     "slack_config": {**SEED_SLACK_CONFIG, "bot_token": "xoxb-test-seed-tenant-w-7d2e"},
+}
 TEST_TENANTS["tenant-c"] = {
     "tenant_id": "tenant-c",
     "name": "Tenant C",

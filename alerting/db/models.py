@@ -548,6 +548,8 @@ class SlackMessage(Base):
     #: alert | digest | thread_reply | update | escalation | follow_up
     kind: Mapped[str] = mapped_column(String(16))
     sent_at: Mapped[datetime] = _now()
+
+
 class Incident(Base):
     """Alerts that share a cause (alerting/intelligence/correlation.py): one per cause."""
 
