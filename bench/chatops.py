@@ -7,7 +7,7 @@ runs the change and the ``chat.update``. The sandbox's messages are polled: the 
 interaction is from just before its request to the first poll that shows "Acknowledged by".
 
 The baseline, measured in the same run on as many other alerts, is the same change made with
-``SlackAlertManager().acknowledge`` from this process (no Slack request, no web app): the ratio
+``SyncSlackAlertManager().acknowledge`` from this process (no Slack request, no web app): the ratio
 says what the Slack path adds. The target is a p99 of at most 1 s.
 
 ``python -m bench.chatops`` runs it alone.
@@ -125,7 +125,7 @@ def _watch(stack: Stack, started: dict[str, float], ts_of: dict[str, str]) -> li
 
 
 def measure_chatops(stack: Stack, web_url: str, count: int, log: Log) -> ChatopsRun:
-    from alerting import SlackAlertManager
+    from alerting import SyncSlackAlertManager
 
     stack.sandbox.configure(rate_limit=False)
     _fire(stack, count, "slack")
@@ -134,7 +134,7 @@ def measure_chatops(stack: Stack, web_url: str, count: int, log: Log) -> Chatops
     baseline = _posted(stack, "baseline", count)
     log(f"{2 * count} alerts posted; {count} Slack interactions at once")
 
-    manager = SlackAlertManager()
+    manager = SyncSlackAlertManager()
     base_started: dict[str, float] = {}
 
     def ack_direct(alert_id: str) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -124,6 +125,13 @@ async def _run(check: Callable[[], str]) -> str:
         return "timeout"
 
 
+class Health(BaseModel):
+    """``/healthz``: each dependency's state ("ok", or what went wrong)."""
+
+    ok: bool
+    dependencies: dict[str, str]
+
+
 def install(app: FastAPI, settings: Settings) -> BrokerGate:
     """``/healthz``, the 503 answers, and the broker gate the publishing endpoints consult."""
     gate = BrokerGate(hold=retry_after(settings))
@@ -153,7 +161,11 @@ def install(app: FastAPI, settings: Settings) -> BrokerGate:
     async def _database_busy(_: Request, exc: PoolTimeout) -> JSONResponse:
         return unavailable("PostgreSQL", "no connection free within the timeout")
 
-    @app.get("/healthz")
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        responses={503: {"model": Health, "description": "A dependency did not answer"}},
+    )
     async def healthz() -> JSONResponse:
         names = list(checks)
         states = await asyncio.gather(*(_run(checks[name]) for name in names))

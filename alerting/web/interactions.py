@@ -12,10 +12,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 
+from alerting.web.schemas import ErrorBody
 from alerting.web.slack_app import create_bolt_app
 from alerting.web.slack_guard import admit
 
 router = APIRouter()
+
+#: What Slack's requests may be answered (alerting/web/slack_guard.py), for the OpenAPI document.
+SLACK_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"description": "Acknowledged; the work runs on a worker"},
+    400: {"model": ErrorBody, "description": "A malformed header, form or payload"},
+    401: {"model": ErrorBody, "description": "Not signed, badly signed, stale or replayed"},
+    404: {"model": ErrorBody, "description": "The Slack team is no tenant's"},
+    409: {"model": ErrorBody, "description": "A replayed interaction"},
+    413: {"model": ErrorBody, "description": "The body is larger than 1 MiB"},
+    503: {"model": ErrorBody, "description": "SLACK_SIGNING_SECRET is not set"},
+}
 
 
 def _handler(request: Request) -> AsyncSlackRequestHandler:
@@ -26,7 +38,7 @@ def _handler(request: Request) -> AsyncSlackRequestHandler:
     return handler
 
 
-@router.post("/slack/interactions")
+@router.post("/slack/interactions", responses=SLACK_RESPONSES)
 async def slack_interactions(request: Request) -> Response:
     admitted = await admit(request, replay_status=409, interaction=True)
     if admitted.duplicate:
@@ -38,7 +50,7 @@ async def slack_interactions(request: Request) -> Response:
     return response
 
 
-@router.post("/slack/commands")
+@router.post("/slack/commands", responses=SLACK_RESPONSES)
 async def slack_commands(request: Request) -> Response:
     admitted = await admit(request, replay_status=401, interaction=False)
     if admitted.duplicate:

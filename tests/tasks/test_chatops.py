@@ -14,7 +14,7 @@ import requests
 from fastapi.testclient import TestClient
 from slack_sdk.signature import SignatureVerifier
 
-from alerting import SlackAlertManager, send_alert
+from alerting import SyncSlackAlertManager, send_alert
 from tests.conftest import TEST_SIGNING_SECRET, Stack
 from tests.services import wait_for
 from tests.tasks.helpers import all_sent, wait_details
@@ -193,7 +193,7 @@ def test_answers_follow_the_tenant_language(web: TestClient, clean: Stack) -> No
 
 def test_only_named_people_and_groups_may_escalate(web: TestClient, clean: Stack) -> None:
     alert_id = fire(clean, severity="critical")
-    SlackAlertManager().setup_escalation(
+    SyncSlackAlertManager().setup_escalation(
         alert_id, escalation_levels=[{"delay": 3600, "channels": ["#w-escalated"]}]
     )
     body = action_body(
@@ -365,4 +365,4 @@ def test_hostile_requests_get_400_or_401_never_500(web: TestClient, clean: Stack
         body = urlencode({"payload": text}).encode()
         resp = web.post("/slack/interactions", content=body, headers=signed(body))
         assert resp.status_code == 400, resp.text
-        assert "payload" in resp.json()["detail"]
+        assert "payload" in resp.json()["error"]

@@ -17,7 +17,7 @@ import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from alerting import SlackAlertManager, send_alert
+from alerting import SyncSlackAlertManager, send_alert
 from alerting.db.models import Alert, AlertGroupMember, Notification, SlackMessage
 from alerting.db.session import session_scope
 from tests.conftest import Stack
@@ -135,7 +135,7 @@ def test_a_fold_under_pressure_is_one_digest_updated_in_place_and_is_undone_afte
     before = len(replies())
 
     target = folded[-1]["alert"]["id"]
-    SlackAlertManager().acknowledge(target, by="ops-anna")
+    SyncSlackAlertManager().acknowledge(target, by="ops-anna")
     wait_for(
         lambda: any(":eyes:" in r["text"] for r in replies()[before:]),
         timeout=60,
@@ -276,7 +276,7 @@ def test_slack_messages_in_the_cli_and_the_http_alert_view(web: TestClient, clea
     message and a line in its thread; the CLI and the HTTP API show the same list."""
     fired = _fire("tenant-w", "disk_full", "error")
     found = wait_details(fired, _told_everywhere, timeout=30)
-    SlackAlertManager().acknowledge(found["alert"]["id"], by="ops")
+    SyncSlackAlertManager().acknowledge(found["alert"]["id"], by="ops")
     wait_details(fired, lambda d: len(d["slack_messages"]) >= 3, timeout=30)
     answer = web.get(f"/api/v1/alerts/{found['alert']['id']}", headers=key_headers("tenant-w"))
     assert answer.status_code == 200
