@@ -24,8 +24,12 @@ from alerting.pipeline.correlate import (
     split_incident,
 )
 from alerting.secrets import SecretBox
+from alerting.web.schemas import error_responses
 
 router = APIRouter()
+
+#: What the routes of one incident may answer besides 200.
+ONE_INCIDENT = error_responses(401, 404, 422, 503)
 
 
 def _who(
@@ -49,7 +53,7 @@ def _url(request: Request) -> str:
     return str(request.app.state.settings.postgres_url)
 
 
-@router.get("/api/v1/incidents")
+@router.get("/api/v1/incidents", responses=error_responses(401, 422, 503))
 def get_incidents(
     request: Request, who: WhoDep, status: Annotated[list[str] | None, Query()] = None
 ) -> dict[str, Any]:
@@ -58,7 +62,11 @@ def get_incidents(
         return {"incidents": list_incidents(session, who[0], statuses=status or ())}
 
 
-@router.get("/api/v1/incidents/{incident_id}", response_model=None)
+@router.get(
+    "/api/v1/incidents/{incident_id}",
+    responses=ONE_INCIDENT,
+    response_model=None,
+)
 def get_incident(request: Request, incident_id: str, who: WhoDep) -> dict[str, Any] | JSONResponse:
     try:
         with session_scope(_url(request)) as session:
@@ -80,7 +88,11 @@ def _actor(body: Any, who: tuple[str, str]) -> str:
     return by if isinstance(by, str) and by.strip() else who[1]
 
 
-@router.post("/api/v1/incidents/{incident_id}/merge", response_model=None)
+@router.post(
+    "/api/v1/incidents/{incident_id}/merge",
+    responses=ONE_INCIDENT,
+    response_model=None,
+)
 def post_merge(
     request: Request, incident_id: str, who: WhoDep, body: Annotated[Any, Body()] = None
 ) -> dict[str, Any] | JSONResponse:
@@ -101,7 +113,12 @@ def post_merge(
         return _not_found(exc)
 
 
-@router.post("/api/v1/incidents/{incident_id}/split", status_code=201, response_model=None)
+@router.post(
+    "/api/v1/incidents/{incident_id}/split",
+    responses=ONE_INCIDENT,
+    status_code=201,
+    response_model=None,
+)
 def post_split(
     request: Request, incident_id: str, who: WhoDep, body: Annotated[Any, Body()] = None
 ) -> dict[str, Any] | JSONResponse:
@@ -141,7 +158,11 @@ def _change(
     return {"id": found_id, "status": status, "changed": [str(a) for a in ids]}
 
 
-@router.post("/api/v1/incidents/{incident_id}/ack", response_model=None)
+@router.post(
+    "/api/v1/incidents/{incident_id}/ack",
+    responses=ONE_INCIDENT,
+    response_model=None,
+)
 def post_ack(
     request: Request, incident_id: str, who: WhoDep, body: Annotated[Any, Body()] = None
 ) -> dict[str, Any] | JSONResponse:
@@ -149,7 +170,11 @@ def post_ack(
     return _change(request, incident_id, who, body, "acknowledged")
 
 
-@router.post("/api/v1/incidents/{incident_id}/resolve", response_model=None)
+@router.post(
+    "/api/v1/incidents/{incident_id}/resolve",
+    responses=ONE_INCIDENT,
+    response_model=None,
+)
 def post_resolve(
     request: Request, incident_id: str, who: WhoDep, body: Annotated[Any, Body()] = None
 ) -> dict[str, Any] | JSONResponse:

@@ -150,10 +150,21 @@ class AuditOut(BaseModel):
     detail: dict[str, object]
 
 
+class SlackMessageOut(BaseModel):
+    """One Slack message that told the alert: its own, a digest, an update, a thread line."""
+
+    channel: str
+    #: None for incoming webhooks, which answer no timestamp.
+    ts: str | None
+    kind: str
+    sent_at: str
+
+
 class AlertDetails(BaseModel):
     alert: AlertOut
     notifications: list[NotificationOut]
     audit: list[AuditOut]
+    slack_messages: list[SlackMessageOut]
 
 
 class SilenceOut(BaseModel):
