@@ -21,6 +21,7 @@ from alerting.dead_letters_cli import dead_letters
 from alerting.domain.errors import AlertingError, InvalidInput
 from alerting.settings import get_settings
 from alerting.terminal import inert, inert_str
+from alerting.users_cli import users
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
@@ -844,6 +845,8 @@ def db_current() -> None:
 main.add_command(anomalies)
 
 main.add_command(dead_letters)
+
+main.add_command(users)
 
 if __name__ == "__main__":
     main()

@@ -220,6 +220,7 @@ TABLES = (
     "alert_events",
     "alerts",
     "api_keys",
+    "users",
 )
 
 

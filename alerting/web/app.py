@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from alerting.authz import public, requires
 from alerting.db.repositories import tenant_for_api_key
 from alerting.db.session import session_scope
 from alerting.domain.errors import InvalidInput, pydantic_problems
@@ -25,6 +26,7 @@ from alerting.pipeline.lifecycle import AlertNotFound, InvalidTransition
 from alerting.pipeline.queries import alert_details
 from alerting.producer import publish_event, publish_events
 from alerting.settings import Settings, get_settings
+from alerting.web.access import router as access_router
 from alerting.web.interactions import router as interactions_router
 from alerting.web.limits import BodySizeLimit, BodyTooLarge, EventThrottle, Throttled, admit
 from alerting.web.schemas import (
@@ -85,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     throttle = EventThrottle(settings.redis_url) if settings.redis_url else None
     app.include_router(interactions_router)
     app.include_router(silences_router)
+    app.include_router(access_router)
 
     @app.exception_handler(InvalidInput)
     async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
@@ -146,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         status_code=202,
         response_model=QueuedAlert,
         responses=error_responses(400, 401, 403, 413, 422, 429, 503),
+        dependencies=[requires("alerts:write")],
     )
     def post_alert(
         request: Request, event_body: Annotated[AlertEventBody, Body()], who: CallerDep
@@ -175,6 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         status_code=202,
         response_model=AlertmanagerQueued,
         responses=error_responses(400, 401, 403, 413, 422, 429, 503),
+        dependencies=[requires("alerts:write")],
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -225,22 +230,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get(
         "/api/v1/alerts/{alert_id}",
         response_model=AlertDetails,
-        responses=error_responses(401, 404, 503),
+        responses=error_responses(401, 403, 404, 503),
+        dependencies=[requires("alerts:read")],
     )
     def get_alert(alert_id: str, who: CallerDep) -> dict[str, Any]:
         with session_scope(settings.postgres_url) as session:
             return alert_details(session, alert_id, tenant_id=who.tenant_id)
 
-    lifecycle_errors = error_responses(400, 401, 404, 409, 413, 422, 503)
+    lifecycle_errors = error_responses(400, 401, 403, 404, 409, 413, 422, 503)
+    respond = [requires("alerts:respond")]
 
     @app.post(
-        "/api/v1/alerts/{alert_id}/ack", response_model=AlertState, responses=lifecycle_errors
+        "/api/v1/alerts/{alert_id}/ack",
+        response_model=AlertState,
+        responses=lifecycle_errors,
+        dependencies=respond,
     )
     def ack(alert_id: str, who: CallerDep, body: ActionBody | None = None) -> dict[str, Any]:
         return _lifecycle("acknowledge", alert_id, who, body)
 
     @app.post(
-        "/api/v1/alerts/{alert_id}/resolve", response_model=AlertState, responses=lifecycle_errors
+        "/api/v1/alerts/{alert_id}/resolve",
+        response_model=AlertState,
+        responses=lifecycle_errors,
+        dependencies=respond,
     )
     def resolve(alert_id: str, who: CallerDep, body: ActionBody | None = None) -> dict[str, Any]:
         return _lifecycle("resolve", alert_id, who, body)
@@ -261,12 +274,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/metrics",
         response_class=Response,
         responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+        dependencies=[public("Prometheus scrapes it")],
     )
     def metrics() -> Response:
         data, content_type = render_latest()
         return Response(content=data, media_type=content_type)
 
-    @app.get("/healthz")
+    @app.get("/healthz", dependencies=[public("health checks")])
     def healthz() -> JSONResponse:
         try:
             with session_scope(settings.postgres_url) as session:

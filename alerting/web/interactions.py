@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 
+from alerting.authz import public
 from alerting.web.slack_app import create_bolt_app
 from alerting.web.slack_guard import admit
 
@@ -26,7 +27,10 @@ def _handler(request: Request) -> AsyncSlackRequestHandler:
     return handler
 
 
-@router.post("/slack/interactions")
+@router.post(
+    "/slack/interactions",
+    dependencies=[public("signed by Slack; each action checks the member (chatops)")],
+)
 async def slack_interactions(request: Request) -> Response:
     admitted = await admit(request, replay_status=409, interaction=True)
     if admitted.duplicate:
@@ -38,7 +42,10 @@ async def slack_interactions(request: Request) -> Response:
     return response
 
 
-@router.post("/slack/commands")
+@router.post(
+    "/slack/commands",
+    dependencies=[public("signed by Slack; each command checks the member (chatops)")],
+)
 async def slack_commands(request: Request) -> Response:
     admitted = await admit(request, replay_status=401, interaction=False)
     if admitted.duplicate:

@@ -1,0 +1,10 @@
+"""Routes of users, roles and keys: the key-minting API and the web UI at ``/ui/``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from alerting.web.keys import router as keys_router
+
+router = APIRouter()
+router.include_router(keys_router)
