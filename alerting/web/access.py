@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from alerting.web.keys import router as keys_router
+from alerting.web.ui import router as ui_router
 
 router = APIRouter()
 router.include_router(keys_router)
+router.include_router(ui_router)

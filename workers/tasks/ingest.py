@@ -10,6 +10,7 @@ from alerting.db.session import session_scope
 from alerting.domain.errors import InvalidInput, UnknownTenant
 from alerting.domain.events import validate_event
 from alerting.domain.priority import is_urgent_severity
+from alerting.live import publish_change
 from alerting.metrics import EVENTS, REJECTED
 from alerting.pipeline.ingest import ingest_event
 from alerting.producer import enqueue_integration, enqueue_route
@@ -34,6 +35,13 @@ def ingest(self: Task[Any, Any], event: dict[str, Any]) -> str:
         log.error("event %s refused: %s", self.request.id, exc)
         return "refused"
     EVENTS.labels(tenant=alert_event.tenant_id, action=result.action).inc()
+    if result.alert_id is not None and result.action != "duplicate":
+        publish_change(
+            get_settings().redis_url,
+            alert_event.tenant_id,
+            alert_id=result.alert_id,
+            action=result.action,
+        )
     log.info(
         "alert received: %s %s %s for tenant %s (%s, event %s)",
         alert_event.severity.value,
