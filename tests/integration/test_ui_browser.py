@@ -123,7 +123,7 @@ def _listen(base: str, cookie: str, last: str | None, into: queue.Queue[Any]) ->
 
 
 def _until(into: queue.Queue[Any], predicate: Any) -> tuple[str, dict[str, Any]]:
-    seen = []
+    seen: list[Any] = []
     while True:
         try:
             item = into.get(timeout=20)
@@ -150,7 +150,7 @@ def test_live_events_of_one_tenant_resume_after_a_reconnect(clean: Stack, ui_ser
     ]
     again: queue.Queue[Any] = queue.Queue()
     stream = _listen(ui_server, cookie, last, again)
-    got = []
+    got: list[str] = []
     while set(missed_alerts) - set(got):
         got.append(_until(again, lambda e: "alert_id" in e)[1]["alert_id"])
     stream.close()
