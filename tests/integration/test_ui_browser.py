@@ -206,6 +206,9 @@ def test_the_page_in_a_browser(clean: Stack, ui_server: str) -> None:
             acked = page.locator("tr.alert.status-acknowledged", has_text="97% full on db-1")
             sync_api.expect(acked).to_be_visible(timeout=10_000)
             assert "tenant-b's own business" not in page.content()
+            page.goto(f"{ui_server}/ui/figures")
+            sync_api.expect(page.locator("svg.chart")).to_have_count(4)
+            page.screenshot(path=str(SCREENSHOTS / "ui-figures.png"), full_page=True)
             page.goto(f"{ui_server}/ui/?tenant=tenant-b")
             assert "tenant-b's own business" not in page.content()
 

@@ -192,3 +192,19 @@ def test_a_disabled_user_is_signed_out(ui: TestClient) -> None:
     with session_scope() as session:
         disable_user(session, email="resp@example.com")
     assert ui.get("/ui/", follow_redirects=False).status_code == 303
+
+
+def test_figures_with_plots(ui: TestClient) -> None:
+    acked = _fire("tenant-a", "figure_one")
+    _fire("tenant-a", "figure_two")
+    wait_details(acked, all_sent, what="the alert's Slack message")
+    _fire("tenant-b", "not_counted")
+    _login(ui, "resp@example.com")
+    token = _csrf(ui.get("/ui/").text)
+    ui.post(f"/ui/alerts/{acked}/ack", data={"csrf": token})
+    page = ui.get("/ui/figures").text
+    assert page.count("<svg") == 4
+    assert "Alerts per hour (last 24 h): 2" in page
+    assert "1 acknowledged, median" in page and "0 resolved" in page
+    assert "Slack messages per alert (last 7 days): " in page and "on average" in page
+    assert ui.get("/ui/figures?tenant=tenant-b").status_code == 404
