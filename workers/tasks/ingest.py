@@ -40,6 +40,7 @@ def ingest(self: Task[Any, Any], event: dict[str, Any]) -> str:
             get_settings().redis_url,
             alert_event.tenant_id,
             alert_id=result.alert_id,
+            event_id=result.event_id,
             action=result.action,
         )
     log.info(
