@@ -261,3 +261,25 @@ def test_passwords_are_argon2(clean: Stack, password: str) -> None:
         assert stored.startswith("$argon2id$") and password not in stored
         assert authenticate(session, "c@example.com", password) is not None
         assert authenticate(session, "c@example.com", password + "!") is None
+
+
+def test_the_cli_mints_keys_with_scopes(web: TestClient) -> None:
+    made = subprocess.run(
+        cli("tenants", "create-key", "tenant-a", "--scope", "admin"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    admin = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    assert (
+        web.post("/api/v1/api-keys", headers=admin, json={"scopes": ["alerts:read"]}).status_code
+        == 201
+    )
+    bad = subprocess.run(
+        cli("tenants", "create-key", "tenant-a", "--scope", "root"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "--scope" in bad.stderr
