@@ -208,3 +208,13 @@ def test_figures_with_plots(ui: TestClient) -> None:
     assert "1 acknowledged, median" in page and "0 resolved" in page
     assert "Slack messages per alert (last 7 days): " in page and "on average" in page
     assert ui.get("/ui/figures?tenant=tenant-b").status_code == 404
+
+
+def test_signing_out_needs_the_csrf_token_and_ends_the_session(ui: TestClient) -> None:
+    _login(ui, "resp@example.com")
+    token = _csrf(ui.get("/ui/").text)
+    assert ui.post("/ui/logout", data={}).status_code == 403
+    assert ui.get("/ui/").status_code == 200
+    out = ui.post("/ui/logout", data={"csrf": token}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/ui/login"
+    assert ui.get("/ui/", follow_redirects=False).status_code == 303
