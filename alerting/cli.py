@@ -16,12 +16,14 @@ from rich.table import Table
 from rich.text import Text
 
 from alerting.anomalies_cli import anomalies
+from alerting.authz import SCOPES
 from alerting.cli_errors import AlertingGroup, fail, set_debug
 from alerting.cli_incidents import incidents as incidents_group
 from alerting.dead_letters_cli import dead_letters
 from alerting.domain.errors import AlertingError, InvalidInput
 from alerting.settings import get_settings
 from alerting.terminal import inert, inert_str
+from alerting.users_cli import users
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
@@ -429,14 +431,21 @@ def tenants_list() -> None:
 @tenants.command("create-key")
 @click.argument("tenant_id")
 @click.option("--label", default=None, help="What the key is for.")
-def tenants_create_key(tenant_id: str, label: str | None) -> None:
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(SCOPES),
+    help="What the key may do (repeatable); default alerts:write + alerts:respond.",
+)
+def tenants_create_key(tenant_id: str, label: str | None, scopes: tuple[str, ...]) -> None:
     """Make an API key for POST /api/v1/alerts; it is shown once and stored hashed."""
     from alerting.db.repositories import create_api_key
     from alerting.db.session import session_scope
 
     try:
         with session_scope() as session:
-            key = create_api_key(session, tenant_id, label)
+            key = create_api_key(session, tenant_id, label, scopes=list(scopes) or None)
     except AlertingError as exc:
         _fail(str(exc))
         return
@@ -845,6 +854,8 @@ main.add_command(anomalies)
 
 main.add_command(dead_letters)
 main.add_command(incidents_group)
+
+main.add_command(users)
 
 if __name__ == "__main__":
     main()

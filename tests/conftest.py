@@ -247,6 +247,7 @@ TABLES = (
     "alert_events",
     "alerts",
     "api_keys",
+    "users",
 )
 
 

@@ -52,6 +52,9 @@ class ApiKey(Base):
     #: SHA-256 of the whole key; keys are random 256-bit secrets, so a fast hash suffices.
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str | None] = mapped_column(String(200))
+    #: What the key may do (alerting/authz.py); NULL for keys made before scopes existed,
+    #: which keep working as ``alerts:write`` + ``alerts:respond``.
+    scopes: Mapped[list[str] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _now()
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -613,3 +616,29 @@ class CorrelationFeedback(Base):
     #: apart | together
     kind: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = _now()
+class User(Base):
+    """A person who signs in to ``/ui/``; what they may do is in :class:`UserRole`."""
+
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    #: Stored lowercased, so sign-in does not depend on how it was typed.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    #: Argon2id, in the PHC string format argon2-cffi writes.
+    password_hash: Mapped[str] = mapped_column(String(200))
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+
+
+class UserRole(Base):
+    """A user's role in one tenant; a user may hold roles in several tenants."""
+
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(16))

@@ -184,16 +184,35 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_api_key(session: Session, tenant_id: str, label: str | None = None) -> str:
-    """Make a key; only its hash is stored, so the returned value is shown once."""
+def create_api_key(
+    session: Session,
+    tenant_id: str,
+    label: str | None = None,
+    *,
+    scopes: list[str] | None = None,
+    actor: str = "system:cli",
+) -> str:
+    """Make a key; only its hash is stored, so the returned value is shown once. ``scopes``
+    None makes a key like those made before scopes existed (alerting/authz.py)."""
     if not tenant_exists(session, tenant_id):
         raise UnknownTenant(tenant_id)
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)
     session.add(
-        ApiKey(tenant_id=tenant_id, prefix=key[:10], key_hash=hash_api_key(key), label=label)
+        ApiKey(
+            tenant_id=tenant_id,
+            prefix=key[:10],
+            key_hash=hash_api_key(key),
+            label=label,
+            scopes=sorted(scopes) if scopes is not None else None,
+        )
     )
     audit(
-        session, tenant_id=tenant_id, actor="system:cli", action="api_key.created", prefix=key[:10]
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="api_key.created",
+        prefix=key[:10],
+        scopes=sorted(scopes) if scopes is not None else None,
     )
     return key
 
@@ -227,3 +246,13 @@ def tenant_for_api_key(session: Session, key: str) -> tuple[str, str] | None:
         )
     ).first()
     return (row.tenant_id, row.prefix) if row else None
+
+
+def api_key_grant(session: Session, key: str) -> tuple[str, str, list[str] | None] | None:
+    """(tenant id, key prefix, scopes or None for a key older than scopes) of a valid key."""
+    row = session.execute(
+        select(ApiKey.tenant_id, ApiKey.prefix, ApiKey.scopes).where(
+            ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_at.is_(None)
+        )
+    ).first()
+    return (row.tenant_id, row.prefix, row.scopes) if row else None

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from alerting.authz import public, requires
 from alerting.db.repositories import tenant_for_api_key
 from alerting.db.session import session_scope
 from alerting.domain.errors import InvalidInput, pydantic_problems
@@ -25,6 +26,7 @@ from alerting.producer import build_producer_app, producer_app, publish_event, p
 from alerting.settings import Settings, get_settings
 from alerting.web import health
 from alerting.web.incidents import router as incidents_router
+from alerting.web.access import router as access_router
 from alerting.web.interactions import router as interactions_router
 from alerting.web.limits import BodySizeLimit, BodyTooLarge, EventThrottle, Throttled, admit
 from alerting.web.schemas import (
@@ -89,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     broker_url = settings.celery_broker_url or settings.redis_url or ""
     producer = producer_app() if settings is get_settings() else build_producer_app(settings)
     app.include_router(incidents_router)
+    app.include_router(access_router)
 
     @app.exception_handler(InvalidInput)
     async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
@@ -150,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         status_code=202,
         response_model=QueuedAlert,
         responses=error_responses(400, 401, 403, 413, 422, 429, 503),
+        dependencies=[requires("alerts:write")],
     )
     def post_alert(
         request: Request, event_body: Annotated[AlertEventBody, Body()], who: CallerDep
@@ -180,6 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         status_code=202,
         response_model=AlertmanagerQueued,
         responses=error_responses(400, 401, 403, 413, 422, 429, 503),
+        dependencies=[requires("alerts:write")],
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -231,22 +236,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get(
         "/api/v1/alerts/{alert_id}",
         response_model=AlertDetails,
-        responses=error_responses(401, 404, 503),
+        responses=error_responses(401, 403, 404, 503),
+        dependencies=[requires("alerts:read")],
     )
     def get_alert(alert_id: str, who: CallerDep) -> dict[str, Any]:
         with session_scope(settings.postgres_url) as session:
             return alert_details(session, alert_id, tenant_id=who.tenant_id)
 
-    lifecycle_errors = error_responses(400, 401, 404, 409, 413, 422, 503)
+    lifecycle_errors = error_responses(400, 401, 403, 404, 409, 413, 422, 503)
+    respond = [requires("alerts:respond")]
 
     @app.post(
-        "/api/v1/alerts/{alert_id}/ack", response_model=AlertState, responses=lifecycle_errors
+        "/api/v1/alerts/{alert_id}/ack",
+        response_model=AlertState,
+        responses=lifecycle_errors,
+        dependencies=respond,
     )
     def ack(alert_id: str, who: CallerDep, body: ActionBody | None = None) -> dict[str, Any]:
         return _lifecycle("acknowledge", alert_id, who, body)
 
     @app.post(
-        "/api/v1/alerts/{alert_id}/resolve", response_model=AlertState, responses=lifecycle_errors
+        "/api/v1/alerts/{alert_id}/resolve",
+        response_model=AlertState,
+        responses=lifecycle_errors,
+        dependencies=respond,
     )
     def resolve(alert_id: str, who: CallerDep, body: ActionBody | None = None) -> dict[str, Any]:
         return _lifecycle("resolve", alert_id, who, body)
@@ -267,6 +280,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/metrics",
         response_class=Response,
         responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+        dependencies=[public("Prometheus scrapes it")],
     )
     async def metrics() -> Response:
         # On the event loop: requests stuck on a silent dependency hold request threads.

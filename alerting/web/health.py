@@ -27,6 +27,7 @@ from sqlalchemy import create_engine, pool, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from alerting.authz import public
 from alerting.broker import BrokerUnavailable, probe_broker, publish_bound
 from alerting.db.session import normalise_url
 from alerting.settings import Settings
@@ -164,6 +165,7 @@ def install(app: FastAPI, settings: Settings) -> BrokerGate:
     @app.get(
         "/healthz",
         response_model=Health,
+        dependencies=[public("health checks")],
         responses={503: {"model": Health, "description": "A dependency did not answer"}},
     )
     async def healthz() -> JSONResponse:

@@ -24,12 +24,13 @@ from alerting.pipeline.correlate import (
     split_incident,
 )
 from alerting.secrets import SecretBox
+from alerting.authz import requires
 from alerting.web.schemas import error_responses
 
 router = APIRouter()
 
 #: What the routes of one incident may answer besides 200.
-ONE_INCIDENT = error_responses(401, 404, 422, 503)
+ONE_INCIDENT = error_responses(401, 403, 404, 422, 503)
 
 
 def _who(
@@ -53,7 +54,7 @@ def _url(request: Request) -> str:
     return str(request.app.state.settings.postgres_url)
 
 
-@router.get("/api/v1/incidents", responses=error_responses(401, 422, 503))
+@router.get("/api/v1/incidents", dependencies=[requires("alerts:read")], responses=error_responses(401, 403, 422, 503))
 def get_incidents(
     request: Request, who: WhoDep, status: Annotated[list[str] | None, Query()] = None
 ) -> dict[str, Any]:
@@ -63,7 +64,7 @@ def get_incidents(
 
 
 @router.get(
-    "/api/v1/incidents/{incident_id}",
+    "/api/v1/incidents/{incident_id}", dependencies=[requires("alerts:read")],
     responses=ONE_INCIDENT,
     response_model=None,
 )
@@ -89,7 +90,7 @@ def _actor(body: Any, who: tuple[str, str]) -> str:
 
 
 @router.post(
-    "/api/v1/incidents/{incident_id}/merge",
+    "/api/v1/incidents/{incident_id}/merge", dependencies=[requires("alerts:respond")],
     responses=ONE_INCIDENT,
     response_model=None,
 )
@@ -114,7 +115,7 @@ def post_merge(
 
 
 @router.post(
-    "/api/v1/incidents/{incident_id}/split",
+    "/api/v1/incidents/{incident_id}/split", dependencies=[requires("alerts:respond")],
     responses=ONE_INCIDENT,
     status_code=201,
     response_model=None,
@@ -159,7 +160,7 @@ def _change(
 
 
 @router.post(
-    "/api/v1/incidents/{incident_id}/ack",
+    "/api/v1/incidents/{incident_id}/ack", dependencies=[requires("alerts:respond")],
     responses=ONE_INCIDENT,
     response_model=None,
 )
@@ -171,7 +172,7 @@ def post_ack(
 
 
 @router.post(
-    "/api/v1/incidents/{incident_id}/resolve",
+    "/api/v1/incidents/{incident_id}/resolve", dependencies=[requires("alerts:respond")],
     responses=ONE_INCIDENT,
     response_model=None,
 )

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 
 from alerting.web.schemas import ErrorBody
+from alerting.authz import public
 from alerting.web.slack_app import create_bolt_app
 from alerting.web.slack_guard import admit
 
@@ -38,7 +39,11 @@ def _handler(request: Request) -> AsyncSlackRequestHandler:
     return handler
 
 
-@router.post("/slack/interactions", responses=SLACK_RESPONSES)
+@router.post(
+    "/slack/interactions",
+    responses=SLACK_RESPONSES,
+    dependencies=[public("signed by Slack; each action checks the member (chatops)")],
+)
 async def slack_interactions(request: Request) -> Response:
     admitted = await admit(request, replay_status=409, interaction=True)
     if admitted.duplicate:
@@ -50,7 +55,11 @@ async def slack_interactions(request: Request) -> Response:
     return response
 
 
-@router.post("/slack/commands", responses=SLACK_RESPONSES)
+@router.post(
+    "/slack/commands",
+    responses=SLACK_RESPONSES,
+    dependencies=[public("signed by Slack; each command checks the member (chatops)")],
+)
 async def slack_commands(request: Request) -> Response:
     admitted = await admit(request, replay_status=401, interaction=False)
     if admitted.duplicate:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
+from alerting.authz import requires
 from alerting.db.session import session_scope
 from alerting.domain.errors import InvalidInput
 from alerting.domain.muting import SilenceSpec
@@ -58,6 +59,7 @@ def _not_found(exc: SilenceNotFound) -> JSONResponse:
 @router.post(
     "/api/v1/silences",
     status_code=201,
+    dependencies=[requires("silences:write")],
     response_model=SilenceOut,
     responses=error_responses(400, 401, 413, 422, 503),
     openapi_extra={
@@ -79,7 +81,10 @@ def post_silence(request: Request, body: Annotated[Any, Body()], who: WhoDep) ->
 
 
 @router.get(
-    "/api/v1/silences", response_model=SilencePage, responses=error_responses(401, 422, 503)
+    "/api/v1/silences",
+    response_model=SilencePage,
+    responses=error_responses(401, 403, 422, 503),
+    dependencies=[requires("alerts:read")],
 )
 def get_silences(
     request: Request,
@@ -105,7 +110,8 @@ def get_silences(
 @router.get(
     "/api/v1/silences/{silence_id}",
     response_model=SilenceOut,
-    responses=error_responses(401, 404, 503),
+    responses=error_responses(401, 403, 404, 503),
+    dependencies=[requires("alerts:read")],
 )
 def get_one(request: Request, silence_id: str, who: WhoDep) -> dict[str, Any] | JSONResponse:
     try:
@@ -118,7 +124,8 @@ def get_one(request: Request, silence_id: str, who: WhoDep) -> dict[str, Any] | 
 @router.delete(
     "/api/v1/silences/{silence_id}",
     response_model=SilenceExpired,
-    responses=error_responses(401, 404, 503),
+    responses=error_responses(401, 403, 404, 503),
+    dependencies=[requires("silences:write")],
 )
 def delete_silence(request: Request, silence_id: str, who: WhoDep) -> dict[str, Any] | JSONResponse:
     """Expires it now (it stays listed with ``?all=true``)."""

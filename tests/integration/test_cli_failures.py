@@ -47,6 +47,13 @@ NEEDS_SERVICES: dict[str, list[str]] = {
     "dead-letters list": [],
     "dead-letters show": ["1"],
     "dead-letters purge": ["--all", "--yes"],
+    "users create": [
+        *("--tenant", "acme-payments", "--email", "a@example.com", "--role", "viewer"),
+        "--password-stdin",
+    ],
+    "users list": [],
+    "users set-role": ["--tenant", "acme-payments", "--email", "a@example.com", "--role", "admin"],
+    "users disable": ["--email", "a@example.com"],
     "worker": [],
     "beat": [],
     "web": [],

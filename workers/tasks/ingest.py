@@ -12,6 +12,7 @@ from alerting.domain.errors import InvalidInput, UnknownTenant
 from alerting.domain.events import validate_event
 from alerting.domain.priority import is_urgent_severity
 from alerting.inflight import forget
+from alerting.live import publish_change
 from alerting.metrics import EVENTS, REJECTED
 from alerting.pipeline.ingest import ingest_event
 from alerting.producer import enqueue_integration, enqueue_route
@@ -38,6 +39,14 @@ def ingest(self: Task[Any, Any], event: dict[str, Any]) -> str:
         return "refused"
     _stored(str(self.request.id))
     EVENTS.labels(tenant=alert_event.tenant_id, action=result.action).inc()
+    if result.alert_id is not None and result.action != "duplicate":
+        publish_change(
+            get_settings().redis_url,
+            alert_event.tenant_id,
+            alert_id=result.alert_id,
+            event_id=result.event_id,
+            action=result.action,
+        )
     log.info(
         "alert received: %s %s %s for tenant %s (%s, event %s)",
         alert_event.severity.value,

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 from alerting.db.session import session_scope
+from alerting.live import publish_change
 from alerting.metrics import ESCALATIONS, MUTED
 from alerting.pipeline.route import route_event
 from alerting.producer import enqueue_deliver
@@ -19,6 +20,7 @@ def route(tenant_id: str, event_id: str, urgent: bool = False) -> int:
         result = route_event(session, uuid.UUID(event_id), box)
     if result is None:
         return 0
+    publish_change(get_settings().redis_url, result.tenant_id, event_id=event_id, action="routed")
     if result.muted is not None:
         MUTED.labels(tenant=result.tenant_id, reason=result.muted).inc()
     if result.escalation_started:
