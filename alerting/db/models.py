@@ -616,6 +616,8 @@ class CorrelationFeedback(Base):
     #: apart | together
     kind: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = _now()
+
+
 class User(Base):
     """A person who signs in to ``/ui/``; what they may do is in :class:`UserRole`."""
 

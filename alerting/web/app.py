@@ -25,8 +25,8 @@ from alerting.pipeline.queries import alert_details
 from alerting.producer import build_producer_app, producer_app, publish_event, publish_events
 from alerting.settings import Settings, get_settings
 from alerting.web import health
-from alerting.web.incidents import router as incidents_router
 from alerting.web.access import router as access_router
+from alerting.web.incidents import router as incidents_router
 from alerting.web.interactions import router as interactions_router
 from alerting.web.limits import BodySizeLimit, BodyTooLarge, EventThrottle, Throttled, admit
 from alerting.web.schemas import (

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
+from alerting.authz import requires
 from alerting.db.repositories import load_tenant
 from alerting.db.session import session_scope
 from alerting.domain.errors import InvalidInput
@@ -24,7 +25,6 @@ from alerting.pipeline.correlate import (
     split_incident,
 )
 from alerting.secrets import SecretBox
-from alerting.authz import requires
 from alerting.web.schemas import error_responses
 
 router = APIRouter()
@@ -54,7 +54,11 @@ def _url(request: Request) -> str:
     return str(request.app.state.settings.postgres_url)
 
 
-@router.get("/api/v1/incidents", dependencies=[requires("alerts:read")], responses=error_responses(401, 403, 422, 503))
+@router.get(
+    "/api/v1/incidents",
+    dependencies=[requires("alerts:read")],
+    responses=error_responses(401, 403, 422, 503),
+)
 def get_incidents(
     request: Request, who: WhoDep, status: Annotated[list[str] | None, Query()] = None
 ) -> dict[str, Any]:
@@ -64,7 +68,8 @@ def get_incidents(
 
 
 @router.get(
-    "/api/v1/incidents/{incident_id}", dependencies=[requires("alerts:read")],
+    "/api/v1/incidents/{incident_id}",
+    dependencies=[requires("alerts:read")],
     responses=ONE_INCIDENT,
     response_model=None,
 )
@@ -90,7 +95,8 @@ def _actor(body: Any, who: tuple[str, str]) -> str:
 
 
 @router.post(
-    "/api/v1/incidents/{incident_id}/merge", dependencies=[requires("alerts:respond")],
+    "/api/v1/incidents/{incident_id}/merge",
+    dependencies=[requires("alerts:respond")],
     responses=ONE_INCIDENT,
     response_model=None,
 )
@@ -115,7 +121,8 @@ def post_merge(
 
 
 @router.post(
-    "/api/v1/incidents/{incident_id}/split", dependencies=[requires("alerts:respond")],
+    "/api/v1/incidents/{incident_id}/split",
+    dependencies=[requires("alerts:respond")],
     responses=ONE_INCIDENT,
     status_code=201,
     response_model=None,
@@ -160,7 +167,8 @@ def _change(
 
 
 @router.post(
-    "/api/v1/incidents/{incident_id}/ack", dependencies=[requires("alerts:respond")],
+    "/api/v1/incidents/{incident_id}/ack",
+    dependencies=[requires("alerts:respond")],
     responses=ONE_INCIDENT,
     response_model=None,
 )
@@ -172,7 +180,8 @@ def post_ack(
 
 
 @router.post(
-    "/api/v1/incidents/{incident_id}/resolve", dependencies=[requires("alerts:respond")],
+    "/api/v1/incidents/{incident_id}/resolve",
+    dependencies=[requires("alerts:respond")],
     responses=ONE_INCIDENT,
     response_model=None,
 )

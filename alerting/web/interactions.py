@@ -12,8 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 
-from alerting.web.schemas import ErrorBody
 from alerting.authz import public
+from alerting.web.schemas import ErrorBody
 from alerting.web.slack_app import create_bolt_app
 from alerting.web.slack_guard import admit
 
