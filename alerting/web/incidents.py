@@ -30,7 +30,7 @@ from alerting.web.schemas import error_responses
 router = APIRouter()
 
 #: What the routes of one incident may answer besides 200.
-ONE_INCIDENT = error_responses(401, 403, 404, 422, 503)
+ONE_INCIDENT = error_responses(400, 401, 403, 404, 413, 422, 503)
 
 
 def _who(

@@ -31,7 +31,7 @@ class KeyMinted(BaseModel):
     "/api/v1/api-keys",
     status_code=201,
     response_model=KeyMinted,
-    responses=error_responses(401, 403, 422, 503),
+    responses=error_responses(400, 401, 403, 413, 422, 503),
 )
 def mint_key(
     request: Request, body: KeyRequest, grant: Annotated[Grant, requires("admin")]

@@ -5,7 +5,6 @@ see the answer; open the silence modal and submit it."""
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,39 +13,22 @@ import requests
 from playwright import sync_api
 
 from alerting import send_alert
+from tests.browser import launch_chromium, running_web_app
 from tests.conftest import Stack
-from tests.services import ROOT, ManagedProcess, cli, free_port, wait_for
+from tests.services import ROOT
 from tests.tasks.helpers import all_sent, wait_details
 
-CHROMIUM = os.environ.get("ALERTING_CHROMIUM", "/usr/bin/chromium")
 #: Where the test leaves a screenshot of the page (the README's is docs/sandbox.png).
 SCREENSHOTS = Path(os.environ.get("ALERTING_TEST_LOGS", ROOT / ".alerting"))
 
 
 @pytest.fixture
 def web_server(clean: Stack) -> Iterator[str]:
-    port = free_port()
-    proc = ManagedProcess(
-        "web-browser", cli("web", "--port", str(port)), clean.env, clean.log_dir
-    ).start()
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return requests.get(f"{url}/healthz", timeout=1).ok
-        except requests.RequestException:
-            return False
-
-    try:
-        wait_for(up, what="the web app to answer", timeout=60)
+    with running_web_app(clean, "web-browser") as url:
         yield url
-    finally:
-        proc.stop()
 
 
 def test_click_acknowledge_and_type_a_command_in_the_page(clean: Stack, web_server: str) -> None:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
     base = clean.sandbox.base_url
     requests.post(
         f"{base}/sandbox/app",
@@ -70,16 +52,7 @@ def test_click_acknowledge_and_type_a_command_in_the_page(clean: Stack, web_serv
     alert_id = wait_details(event_id, all_sent)["alert"]["id"]
 
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(base + "/")

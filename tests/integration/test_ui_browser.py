@@ -10,7 +10,6 @@ import json
 import os
 import queue
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,11 +23,11 @@ from playwright import sync_api
 from alerting import send_alert
 from alerting.db.session import session_scope
 from alerting.users import create_user
+from tests.browser import launch_chromium, running_web_app
 from tests.conftest import Stack
-from tests.services import ROOT, ManagedProcess, cli, free_port, wait_for
+from tests.services import ROOT
 from tests.tasks.helpers import details, wait_details
 
-CHROMIUM = os.environ.get("ALERTING_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("ALERTING_TEST_LOGS", ROOT / ".alerting"))
 PASSWORD = "correct horse battery"
 
@@ -53,23 +52,8 @@ def ui_server(clean: Stack) -> Iterator[str]:
             role="viewer",
             password=PASSWORD,
         )
-    port = free_port()
-    proc = ManagedProcess(
-        "web-ui", cli("web", "--port", str(port)), clean.env, clean.log_dir
-    ).start()
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return requests.get(f"{url}/healthz", timeout=1).ok
-        except requests.RequestException:
-            return False
-
-    try:
-        wait_for(up, what="the web app to answer", timeout=60)
+    with running_web_app(clean, "web-ui") as url:
         yield url
-    finally:
-        proc.stop()
 
 
 def _fire(tenant_id: str, alert_type: str, message: str = "m") -> str:
@@ -162,18 +146,7 @@ def test_live_events_of_one_tenant_resume_after_a_reconnect(clean: Stack, ui_ser
 
 
 def _browser(pw: Any) -> Any:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-    return pw.chromium.launch(
-        executable_path=CHROMIUM,
-        args=[
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ],
-    )
+    return launch_chromium(pw)
 
 
 def _sign_in(page: Any, base: str, email: str) -> None:

@@ -108,15 +108,22 @@ def test_a_fold_under_pressure_is_one_digest_updated_in_place_and_is_undone_afte
     """Web API mode: the backlog folds into one digest message, rewritten as alerts join,
     members named in its thread, a folded alert's acknowledgement told there; once the
     pressure is gone a new alert gets a message of its own again."""
+
+    def posted_digests() -> list[dict[str, Any]]:
+        return [
+            m
+            for m in clean.sandbox.messages(CHANNEL)
+            if m["thread_ts"] is None
+            and (m["metadata"] or {}).get("event_payload", {}).get("kind") == "digest"
+        ]
+
     fired = [_fire(SEED_API, f"storm_{i:02d}", "warning") for i in range(24)]
     wait_for(lambda: _folded_count(SEED_API) > 0, timeout=120, what="a fold")
+    wait_for(posted_digests, timeout=120, what="the digest posted")
+    # Alerts that fold once the digest is posted join it: its message is rewritten in place.
+    fired += [_fire(SEED_API, f"storm_late_{i}", "warning") for i in range(6)]
     found = _wait_all_told(fired)
-    digests = [
-        m
-        for m in clean.sandbox.messages(CHANNEL)
-        if m["thread_ts"] is None
-        and (m["metadata"] or {}).get("event_payload", {}).get("kind") == "digest"
-    ]
+    digests = posted_digests()
     assert len(digests) == 1, "one digest message for one episode of pressure"
     digest = digests[0]
     folded = [f for f in found if any(m["kind"] == "digest" for m in f["slack_messages"])]
