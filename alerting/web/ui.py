@@ -44,7 +44,8 @@ from alerting.web.ui_session import (
     ui_requires,
 )
 
-router = APIRouter()
+#: HTML pages and their forms, not the HTTP API: left out of the OpenAPI document.
+router = APIRouter(include_in_schema=False)
 STATUSES = ("firing", "acknowledged", "resolved")
 #: Alerts shown per status on a page.
 PAGE_ALERTS = 500

@@ -121,7 +121,7 @@ def test_a_fold_under_pressure_is_one_digest_updated_in_place_and_is_undone_afte
     wait_for(lambda: _folded_count(SEED_API) > 0, timeout=120, what="a fold")
     wait_for(posted_digests, timeout=120, what="the digest posted")
     # Alerts that fold once the digest is posted join it: its message is rewritten in place.
-    fired += [_fire(SEED_API, f"storm_late_{i}", "warning") for i in range(6)]
+    fired += [_fire(SEED_API, f"storm_late_{i:02d}", "warning") for i in range(12)]
     found = _wait_all_told(fired)
     digests = posted_digests()
     assert len(digests) == 1, "one digest message for one episode of pressure"
